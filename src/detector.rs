@@ -1,0 +1,266 @@
+//! The one trait at the centre: every detector fits on inliers, infers a
+//! threshold from a percentile of scores, scores and predicts.
+
+use std::path::Path;
+
+use ndarray::{Array1, Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{OddityError, Result};
+use crate::fit::{FitConfig, TrainReport};
+use crate::percentile::percentile;
+use crate::validate::{check_batch_size, check_percent};
+
+/// Whether outliers are flagged per instance (row) or per feature (cell).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutlierType {
+    /// One flag per row, from the instance score.
+    #[default]
+    Instance,
+    /// One flag per cell, from the feature scores (detectors with feature scores only).
+    Feature,
+}
+
+/// Options of `score`, `infer_threshold` and `predict`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PredictConfig {
+    /// Flag instances or features.
+    pub outlier_type: OutlierType,
+    /// Instance score = mean of the top `outlier_perc` % feature scores (100 = all).
+    /// Only for detectors with feature scores.
+    pub outlier_perc: f64,
+    /// Include feature scores in the prediction.
+    pub return_feature_score: bool,
+    /// Include instance scores in the prediction.
+    pub return_instance_score: bool,
+    /// Rows per forward pass; memory is bounded by it, not by the input size.
+    pub batch_size: usize,
+}
+
+impl Default for PredictConfig {
+    fn default() -> Self {
+        PredictConfig {
+            outlier_type: OutlierType::Instance,
+            outlier_perc: 100.0,
+            return_feature_score: true,
+            return_instance_score: true,
+            batch_size: DEFAULT_SCORE_BATCH,
+        }
+    }
+}
+
+/// Default rows per scoring pass: large enough that per-call overhead vanishes,
+/// small enough that activations stay in cache-sized chunks (see docs/benchmarks.md).
+pub const DEFAULT_SCORE_BATCH: usize = 16_384;
+
+impl PredictConfig {
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        check_percent("outlier_perc", self.outlier_perc)?;
+        check_batch_size("batch_size", self.batch_size)
+    }
+}
+
+/// Scores of a batch of instances.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores {
+    /// One score per row; higher = more anomalous.
+    pub instance: Array1<f32>,
+    /// One score per cell, for detectors that have them (AE).
+    pub feature: Option<Array2<f32>>,
+}
+
+/// Outlier flags, per instance or per feature.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutlierFlags {
+    /// `score > threshold` per row.
+    Instance(Array1<bool>),
+    /// `feature score > threshold` per cell.
+    Feature(Array2<bool>),
+}
+
+impl OutlierFlags {
+    /// The per-row flags, if these are instance flags.
+    pub fn instance(&self) -> Option<&Array1<bool>> {
+        match self {
+            OutlierFlags::Instance(a) => Some(a),
+            OutlierFlags::Feature(_) => None,
+        }
+    }
+
+    /// Number of flagged rows or cells.
+    pub fn count(&self) -> usize {
+        match self {
+            OutlierFlags::Instance(a) => a.iter().filter(|&&b| b).count(),
+            OutlierFlags::Feature(a) => a.iter().filter(|&&b| b).count(),
+        }
+    }
+}
+
+/// Which detector a value or file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorKind {
+    /// Autoencoder reconstruction error.
+    Ae,
+    /// Autoencoder + Gaussian mixture (DAGMM).
+    Aegmm,
+    /// Variational autoencoder + Gaussian mixture.
+    Vaegmm,
+}
+
+impl DetectorKind {
+    /// The Alibi-style class name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DetectorKind::Ae => "OutlierAE",
+            DetectorKind::Aegmm => "OutlierAEGMM",
+            DetectorKind::Vaegmm => "OutlierVAEGMM",
+        }
+    }
+
+    /// Parses `ae`, `aegmm` or `vaegmm`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ae" | "outlierae" => Ok(DetectorKind::Ae),
+            "aegmm" | "outlieraegmm" => Ok(DetectorKind::Aegmm),
+            "vaegmm" | "outliervaegmm" => Ok(DetectorKind::Vaegmm),
+            _ => Err(OddityError::param("detector", format!("`{s}` is not one of ae, aegmm, vaegmm"))),
+        }
+    }
+}
+
+/// Metadata in the style of Alibi Detect's `meta` dict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// Detector class name, e.g. `OutlierAEGMM`.
+    pub name: String,
+    /// Always `outlier`.
+    pub detector_type: String,
+    /// Always `tabular`.
+    pub data_type: String,
+    /// Always false: these detectors are fitted offline.
+    pub online: bool,
+    /// oddity's version.
+    pub version: String,
+}
+
+impl Meta {
+    pub(crate) fn of(kind: DetectorKind) -> Meta {
+        Meta {
+            name: kind.name().into(),
+            detector_type: "outlier".into(),
+            data_type: "tabular".into(),
+            online: false,
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// The answer of `predict`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Outlier flags (instance or feature, as asked).
+    pub is_outlier: OutlierFlags,
+    /// Instance scores, if asked for.
+    pub instance_score: Option<Array1<f32>>,
+    /// Feature scores, if asked for and the detector has them.
+    pub feature_score: Option<Array2<f32>>,
+    /// The threshold the flags were computed with.
+    pub threshold: f64,
+    /// Who produced it.
+    pub meta: Meta,
+}
+
+/// An outlier detector. Object safe: `Box<dyn Detector>` works, which is what
+/// `load_any` returns.
+pub trait Detector: Send {
+    /// Which detector this is.
+    fn kind(&self) -> DetectorKind;
+
+    /// Input width the detector was built for.
+    fn n_features(&self) -> usize;
+
+    /// True once `fit` has completed.
+    fn is_fitted(&self) -> bool;
+
+    /// Trains on inliers only (rows = instances).
+    fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport>;
+
+    /// Instance scores (and feature scores where the detector has them).
+    fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores>;
+
+    /// Current threshold, if any.
+    fn threshold(&self) -> Option<f64>;
+
+    /// Sets the threshold directly (e.g. one chosen from labels).
+    fn set_threshold(&mut self, threshold: f64) -> Result<()>;
+
+    /// The libtorch device the networks live on.
+    fn device(&self) -> tch::Device;
+
+    /// Writes the detector to one file (see docs/file-format.md).
+    fn save(&self, path: &Path) -> Result<()>;
+
+    /// Training summary of the last `fit`, if any.
+    fn train_report(&self) -> Option<&TrainReport>;
+
+    /// Metadata, Alibi style.
+    fn meta(&self) -> Meta {
+        Meta::of(self.kind())
+    }
+
+    /// Scores with default options.
+    fn score(&self, x: ArrayView2<f32>) -> Result<Scores> {
+        self.score_with(x, &PredictConfig::default())
+    }
+
+    /// Sets the threshold to the `threshold_perc` percentile (numpy's linear
+    /// interpolation) of the instance scores of `x`; returns it.
+    fn infer_threshold(&mut self, x: ArrayView2<f32>, threshold_perc: f64) -> Result<f64> {
+        self.infer_threshold_with(x, threshold_perc, &PredictConfig::default())
+    }
+
+    /// As `infer_threshold`; with `OutlierType::Feature` the percentile is taken
+    /// over all feature scores (one threshold shared by every feature, as Alibi).
+    fn infer_threshold_with(&mut self, x: ArrayView2<f32>, threshold_perc: f64, cfg: &PredictConfig) -> Result<f64> {
+        check_percent("threshold_perc", threshold_perc)?;
+        cfg.validate()?;
+        let s = self.score_with(x, cfg)?;
+        let values: Vec<f64> = match cfg.outlier_type {
+            OutlierType::Instance => s.instance.iter().map(|&v| v as f64).collect(),
+            OutlierType::Feature => feature_scores(self.kind(), s.feature)?.iter().map(|&v| v as f64).collect(),
+        };
+        let t = percentile(&values, threshold_perc)?;
+        self.set_threshold(t)?;
+        Ok(t)
+    }
+
+    /// Scores `x` and flags `score > threshold`.
+    fn predict(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Prediction> {
+        cfg.validate()?;
+        let threshold = self.threshold().ok_or(OddityError::ThresholdNotInferred(self.kind().name()))?;
+        let s = self.score_with(x, cfg)?;
+        let is_outlier = match cfg.outlier_type {
+            OutlierType::Instance => OutlierFlags::Instance(s.instance.mapv(|v| v as f64 > threshold)),
+            OutlierType::Feature => {
+                OutlierFlags::Feature(feature_scores(self.kind(), s.feature.clone())?.mapv(|v| v as f64 > threshold))
+            }
+        };
+        Ok(Prediction {
+            is_outlier,
+            instance_score: cfg.return_instance_score.then_some(s.instance),
+            feature_score: if cfg.return_feature_score { s.feature } else { None },
+            threshold,
+            meta: self.meta(),
+        })
+    }
+}
+
+fn feature_scores(kind: DetectorKind, f: Option<Array2<f32>>) -> Result<Array2<f32>> {
+    f.ok_or_else(|| {
+        OddityError::param("outlier_type", format!("{} has no feature scores; use OutlierType::Instance", kind.name()))
+    })
+}

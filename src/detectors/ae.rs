@@ -1,0 +1,262 @@
+//! `OutlierAE`: autoencoder reconstruction error.
+//!
+//! Feature score = squared reconstruction error per feature (in standardized
+//! units when `standardize` is on); instance score = mean of the largest
+//! `outlier_perc` % of a row's feature scores (all of them by default, i.e.
+//! the row's MSE), as in Alibi Detect.
+
+use std::path::Path;
+
+use ndarray::{Array1, Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
+
+use super::common::{self, Fitted, Transform};
+use crate::detector::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
+use crate::error::{OddityError, Result};
+use crate::fit::{FitConfig, TrainReport};
+use crate::nn::{check_layers, layers, Activation, Layer, Mlp};
+use crate::persist;
+use crate::rng;
+
+/// Architecture of an [`OutlierAE`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AeConfig {
+    /// Input width.
+    pub n_features: usize,
+    /// Encoder layers; the last one is the code.
+    pub encoder: Vec<Layer>,
+    /// Decoder layers; the last one must have `n_features` units.
+    pub decoder: Vec<Layer>,
+    /// Standardize inputs with mean/std fitted on the training inliers.
+    pub standardize: bool,
+}
+
+impl AeConfig {
+    /// A mirrored network: `hidden` widths down to `latent`, back up, linear
+    /// output; `activation` on hidden layers.
+    pub fn symmetric(n_features: usize, hidden: &[usize], latent: usize, activation: Activation) -> Self {
+        let mut enc: Vec<usize> = hidden.to_vec();
+        enc.push(latent);
+        let mut dec: Vec<usize> = hidden.iter().rev().copied().collect();
+        dec.push(n_features);
+        AeConfig {
+            n_features,
+            encoder: layers(&enc, activation, activation),
+            decoder: layers(&dec, activation, Activation::Linear),
+            standardize: true,
+        }
+    }
+
+    /// The classic credit-card fraud net 29-14-7-7-29 (tanh, relu, tanh, relu).
+    pub fn creditcard(n_features: usize) -> Self {
+        AeConfig {
+            n_features,
+            encoder: vec![Layer::new(14, Activation::Tanh), Layer::new(7, Activation::Relu)],
+            decoder: vec![Layer::new(7, Activation::Tanh), Layer::new(n_features, Activation::Relu)],
+            standardize: false,
+        }
+    }
+
+    /// Checks widths and the decoder output.
+    pub fn validate(&self) -> Result<()> {
+        check_layers("encoder", self.n_features, &self.encoder)?;
+        let code = self.encoder.last().map_or(0, |l| l.units);
+        check_layers("decoder", code, &self.decoder)?;
+        let out = self.decoder.last().map_or(0, |l| l.units);
+        if out != self.n_features {
+            return Err(OddityError::param(
+                "decoder",
+                format!("last layer has {out} units, must equal n_features = {}", self.n_features),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The networks and their variables.
+#[derive(Debug)]
+pub(crate) struct AeNet {
+    pub vs: nn::VarStore,
+    enc: Mlp,
+    dec: Mlp,
+}
+
+impl AeNet {
+    fn build(cfg: &AeConfig, device: Device, seed: u64) -> Self {
+        let vs = nn::VarStore::new(device);
+        let mut r = rng::rng(seed, rng::STREAM_INIT);
+        let enc = Mlp::new(&(vs.root() / "encoder"), cfg.n_features, &cfg.encoder, &mut r);
+        let code = cfg.encoder.last().map_or(0, |l| l.units);
+        let dec = Mlp::new(&(vs.root() / "decoder"), code, &cfg.decoder, &mut r);
+        AeNet { vs, enc, dec }
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.dec.forward(&self.enc.forward(x, train), train)
+    }
+}
+
+/// Autoencoder outlier detector.
+#[derive(Debug)]
+pub struct OutlierAE {
+    cfg: AeConfig,
+    device: Device,
+    net: AeNet,
+    state: Fitted,
+}
+
+impl OutlierAE {
+    /// Builds an untrained detector on `device`.
+    pub fn new(cfg: AeConfig, device: crate::Device) -> Result<Self> {
+        cfg.validate()?;
+        let device = device.resolve()?;
+        let net = AeNet::build(&cfg, device, 0);
+        Ok(OutlierAE { cfg, device, net, state: Fitted::default() })
+    }
+
+    /// Every weight as (name, values); for tests and inspection.
+    #[doc(hidden)]
+    pub fn parameters(&self) -> Vec<(String, Vec<f32>)> {
+        common::parameters(&self.net.vs)
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &AeConfig {
+        &self.cfg
+    }
+
+    /// Reconstructions of `x`, in input units (standardization undone).
+    pub fn reconstruct(&self, x: ArrayView2<f32>, batch_size: usize) -> Result<Array2<f32>> {
+        common::check_score("OutlierAE", &self.state, &x, self.cfg.n_features)?;
+        let tf = Transform::new(self.state.scaler.as_ref(), self.device);
+        let mut out = Vec::with_capacity(x.len());
+        tch::no_grad(|| {
+            common::for_batches(&x, batch_size.max(1), self.device, &tf, |_, xb| {
+                let mut xr = self.net.forward(&xb, false);
+                if let Some(s) = &self.state.scaler {
+                    let (m, sd) = s.tensors(self.device);
+                    xr = xr * sd + m;
+                }
+                out.extend(common::to_vec_f32(&xr));
+                Ok(())
+            })
+        })?;
+        Array2::from_shape_vec((x.nrows(), x.ncols()), out).map_err(|e| OddityError::Numerical(e.to_string()))
+    }
+
+    /// Loads a detector saved by [`Detector::save`]; fails if the file holds another kind.
+    pub fn load(path: &Path, device: crate::Device) -> Result<Self> {
+        Self::from_file(&persist::read(path)?, device)
+    }
+
+    pub(crate) fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
+        f.expect_kind(DetectorKind::Ae)?;
+        let cfg: AeConfig = f.config()?;
+        let mut det = OutlierAE::new(cfg, device).map_err(|e| f.invalid(e))?;
+        f.load_vars(&det.net.vs)?;
+        f.check_scaler(det.cfg.n_features)?;
+        det.state = f.fitted_state();
+        Ok(det)
+    }
+}
+
+/// Instance scores from feature scores `fs [N, F]`: mean of the top `perc` %.
+pub fn instance_from_features(fs: &Tensor, perc: f64) -> Tensor {
+    let f = fs.size()[1];
+    let k = ((0.01 * perc * f as f64).ceil() as i64).clamp(1, f);
+    if k == f {
+        fs.mean_dim(-1, false, Kind::Float)
+    } else {
+        fs.topk(k, -1, true, false).0.mean_dim(-1, false, Kind::Float)
+    }
+}
+
+impl Detector for OutlierAE {
+    fn kind(&self) -> DetectorKind {
+        DetectorKind::Ae
+    }
+
+    fn n_features(&self) -> usize {
+        self.cfg.n_features
+    }
+
+    fn is_fitted(&self) -> bool {
+        self.state.fitted
+    }
+
+    fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
+        let t0 = std::time::Instant::now();
+        let data = common::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
+        self.net = AeNet::build(&self.cfg, self.device, cfg.seed);
+        self.state = Fitted { scaler: data.scaler, ..Default::default() };
+        let net = &self.net;
+        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<Tensor> {
+            Ok((net.forward(xb, step.train) - xb).square().mean(Kind::Float))
+        };
+        let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierAE", &mut loss)?;
+        report.train_seconds = t0.elapsed().as_secs_f64();
+        self.state.fitted = true;
+        self.state.report = Some(report.clone());
+        Ok(report)
+    }
+
+    fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
+        cfg.validate()?;
+        common::check_score("OutlierAE", &self.state, &x, self.cfg.n_features)?;
+        let want_features = cfg.return_feature_score || cfg.outlier_type == OutlierType::Feature;
+        let tf = Transform::new(self.state.scaler.as_ref(), self.device);
+        let mut inst = Vec::with_capacity(x.nrows());
+        let mut feat = Vec::with_capacity(if want_features { x.len() } else { 0 });
+        tch::no_grad(|| {
+            common::for_batches(&x, cfg.batch_size, self.device, &tf, |_, xb| {
+                let fs = (self.net.forward(&xb, false) - &xb).square();
+                inst.extend(common::to_vec_f32(&instance_from_features(&fs, cfg.outlier_perc)));
+                if want_features {
+                    feat.extend(common::to_vec_f32(&fs));
+                }
+                Ok(())
+            })
+        })?;
+        let feature = if want_features {
+            Some(
+                Array2::from_shape_vec((x.nrows(), x.ncols()), feat)
+                    .map_err(|e| OddityError::Numerical(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        Ok(Scores { instance: Array1::from(inst), feature })
+    }
+
+    fn threshold(&self) -> Option<f64> {
+        self.state.threshold
+    }
+
+    fn set_threshold(&mut self, threshold: f64) -> Result<()> {
+        self.state.set_threshold(threshold)
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        persist::write(
+            path,
+            &persist::Payload {
+                kind: DetectorKind::Ae,
+                config_json: common::json(&self.cfg)?,
+                extra_json: "null".into(),
+                vs: &self.net.vs,
+                state: &self.state,
+                gmm: None,
+                device: self.device,
+            },
+        )
+    }
+
+    fn train_report(&self) -> Option<&TrainReport> {
+        self.state.report.as_ref()
+    }
+}

@@ -1,0 +1,121 @@
+//! Pieces AEGMM and VAEGMM share: the estimation (density) network, the
+//! batch GMM loss terms, the streaming GMM fit after training, and scoring by
+//! sample energy.
+
+use ndarray::{Array1, ArrayView2};
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use super::common::{self, Fitted, Transform};
+use crate::error::{OddityError, Result};
+use crate::gmm::{cov_diag_penalty, energy, gmm_params, GmmAccumulator, GmmState, Jitter};
+use crate::nn::{check_layers, Activation, Layer, Mlp};
+use crate::validate::{check_non_negative, check_positive};
+
+/// Settings of the mixture and its loss terms, shared by AEGMM and VAEGMM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GmmSettings {
+    /// Mixture components.
+    pub n_gmm: usize,
+    /// Hidden layers of the estimation network; a softmax layer of `n_gmm`
+    /// units is appended.
+    pub density: Vec<Layer>,
+    /// Weight of the mean sample energy in the loss (DAGMM's lambda_1).
+    pub w_energy: f64,
+    /// Weight of the covariance-diagonal penalty (DAGMM's lambda_2).
+    pub w_cov_diag: f64,
+    /// Jitter added to covariance diagonals before factorising.
+    pub gmm_eps: f64,
+    /// Times the jitter may grow tenfold when a factorisation fails.
+    pub max_jitter_steps: usize,
+}
+
+impl Default for GmmSettings {
+    fn default() -> Self {
+        GmmSettings {
+            n_gmm: 2,
+            density: vec![Layer::new(10, Activation::Tanh)],
+            w_energy: 0.1,
+            w_cov_diag: 0.005,
+            gmm_eps: 1e-6,
+            max_jitter_steps: 6,
+        }
+    }
+}
+
+impl GmmSettings {
+    pub(crate) fn validate(&self, z_dim: usize) -> Result<()> {
+        if self.n_gmm == 0 {
+            return Err(OddityError::param("n_gmm", "must be at least 1"));
+        }
+        check_layers("density", z_dim, &self.density)?;
+        check_non_negative("w_energy", self.w_energy)?;
+        check_non_negative("w_cov_diag", self.w_cov_diag)?;
+        check_positive("gmm_eps", self.gmm_eps)
+    }
+
+    pub(crate) fn density_layers(&self) -> Vec<Layer> {
+        let mut l = self.density.clone();
+        l.push(Layer::new(self.n_gmm, Activation::Linear));
+        l
+    }
+
+    pub(crate) fn jitter(&self) -> Jitter {
+        Jitter::new(self.gmm_eps, self.max_jitter_steps)
+    }
+}
+
+/// Soft memberships from the estimation network.
+pub(crate) fn memberships(density: &Mlp, z: &Tensor, train: bool) -> Tensor {
+    density.forward(z, train).softmax(-1, Kind::Float)
+}
+
+/// `w_energy * mean energy + w_cov_diag * penalty` with batch GMM parameters.
+pub(crate) fn gmm_loss(z: &Tensor, gamma: &Tensor, s: &GmmSettings, jitter: &mut Jitter) -> Result<Tensor> {
+    let p = gmm_params(z, gamma, jitter)?;
+    Ok(energy(z, &p).mean(Kind::Float) * s.w_energy + cov_diag_penalty(&p) * s.w_cov_diag)
+}
+
+/// Exact GMM over all rows of `x`, streamed in batches; `forward` maps a
+/// batch (and its first row index) to `(z, gamma)`.
+pub(crate) fn estimate(
+    x: &Tensor,
+    batch_size: usize,
+    s: &GmmSettings,
+    z_dim: usize,
+    jitter: &mut Jitter,
+    mut forward: impl FnMut(i64, &Tensor) -> (Tensor, Tensor),
+) -> Result<GmmState> {
+    let n = x.size()[0];
+    let mut acc = GmmAccumulator::new(s.n_gmm, z_dim, x.device());
+    tch::no_grad(|| {
+        let mut start = 0;
+        while start < n {
+            let len = (batch_size as i64).min(n - start);
+            let (z, gamma) = forward(start, &x.narrow(0, start, len));
+            acc.add(&z, &gamma);
+            start += len;
+        }
+    });
+    acc.finish(jitter)
+}
+
+/// Scores rows of `x` in batches by sample energy; `energies` maps a
+/// transformed batch and its first row index to one energy per row.
+pub(crate) fn score_energy(
+    x: &ArrayView2<f32>,
+    batch_size: usize,
+    device: Device,
+    state: &Fitted,
+    mut energies: impl FnMut(usize, &Tensor) -> Tensor,
+) -> Result<Array1<f32>> {
+    let tf = Transform::new(state.scaler.as_ref(), device);
+    let mut out = Vec::with_capacity(x.nrows());
+    tch::no_grad(|| {
+        common::for_batches(x, batch_size, device, &tf, |start, xb| {
+            out.extend(common::to_vec_f32(&energies(start, &xb)));
+            Ok(())
+        })
+    })?;
+    Ok(Array1::from(out))
+}

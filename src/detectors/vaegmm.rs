@@ -1,0 +1,398 @@
+//! `OutlierVAEGMM`: AEGMM with a variational autoencoder. The encoder gives a
+//! mean and log-variance; latent codes are reparameterised samples. Scores
+//! average the sample energy over `samples` Monte-Carlo draws per row (the
+//! draws are seeded per row, so scores do not depend on batch size and a
+//! reloaded detector gives identical scores), or use the mean code when
+//! `deterministic_score` is set.
+//!
+//! Loss = `w_recon * NLL + beta * KL + w_energy * mean energy + w_cov_diag * penalty`,
+//! i.e. `-ELBO` with its likelihood term weighted, plus the DAGMM terms.
+//! NLL is the Gaussian negative log-likelihood of the input given the
+//! reconstruction, summed over features, with std `elbo_std`; KL is summed
+//! over latent dimensions (Alibi averages it over them, which halves the KL
+//! weight for a 2-d latent space); both are averaged over the batch.
+//!
+//! Defaults follow Alibi Detect's KDD example (std 0.0025, `w_recon` 1e-7,
+//! `beta` 1): with std 0.0025 the likelihood term is `1e-7 / (2 * 0.0025^2) =
+//! 0.008` per unit of squared error, so reconstruction is weighted, not off
+//! (Alibi's library default std 0.05 makes it 2e-5, effectively off).
+
+use std::path::Path;
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
+
+use super::common::{self, Fitted};
+use super::gmm_common::{self as gc, GmmSettings};
+use crate::detector::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
+use crate::error::{OddityError, Result};
+use crate::fit::{FitConfig, TrainReport};
+use crate::gmm::GmmState;
+use crate::nn::{check_layers, layers, Activation, Layer, Mlp};
+use crate::persist;
+use crate::recon::ReconFeatures;
+use crate::rng;
+use crate::validate::{check_non_negative, check_positive};
+
+const LOG_2PI: f64 = 1.837_877_066_409_345_5;
+
+/// Standard deviation of the Gaussian likelihood in the ELBO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ElboStd {
+    /// One std for every feature (Alibi's `cov_elbo=dict(sim=...)`).
+    Scalar(f64),
+    /// One std per feature (Alibi's `cov_diag`, given as standard deviations).
+    PerFeature(Vec<f64>),
+    /// Per-feature std of the (transformed) training data, computed at fit time.
+    FromData,
+}
+
+/// Architecture and loss of an [`OutlierVAEGMM`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VaegmmConfig {
+    /// Input width.
+    pub n_features: usize,
+    /// Encoder hidden layers; linear mean and log-variance heads follow.
+    pub encoder: Vec<Layer>,
+    /// Latent dimensions.
+    pub latent_dim: usize,
+    /// Decoder layers; the last one must have `n_features` units.
+    pub decoder: Vec<Layer>,
+    /// Reconstruction features appended to the latent sample.
+    pub recon: ReconFeatures,
+    /// Mixture, estimation network and loss weights.
+    pub gmm: GmmSettings,
+    /// Weight of the likelihood term of the ELBO.
+    pub w_recon: f64,
+    /// Weight of the KL term.
+    pub beta: f64,
+    /// Likelihood std.
+    pub elbo_std: ElboStd,
+    /// Log-variance is clamped to this range (prevents overflow of exp).
+    pub logvar_clamp: (f64, f64),
+    /// Monte-Carlo draws per row when scoring.
+    pub samples: usize,
+    /// Score from the mean code instead of samples.
+    pub deterministic_score: bool,
+    /// Seed of the scoring draws.
+    pub score_seed: u64,
+    /// Standardize inputs with mean/std fitted on the training inliers.
+    pub standardize: bool,
+}
+
+impl VaegmmConfig {
+    /// Alibi Detect's KDD VAEGMM: encoder F-20-15-7 relu, latent 2, decoder
+    /// 2-7-15-20-F (relu, linear output), estimation net 10 relu, 2
+    /// components, 10 samples.
+    pub fn new(n_features: usize) -> Self {
+        VaegmmConfig {
+            n_features,
+            encoder: layers(&[20, 15, 7], Activation::Relu, Activation::Relu),
+            latent_dim: 2,
+            decoder: layers(&[7, 15, 20, n_features], Activation::Relu, Activation::Linear),
+            recon: ReconFeatures::default(),
+            gmm: GmmSettings { density: vec![Layer::new(10, Activation::Relu)], ..GmmSettings::default() },
+            w_recon: 1e-7,
+            beta: 1.0,
+            elbo_std: ElboStd::Scalar(0.0025),
+            logvar_clamp: (-20.0, 10.0),
+            samples: 10,
+            deterministic_score: false,
+            score_seed: 0,
+            standardize: true,
+        }
+    }
+
+    /// Width of the GMM input: latent sample plus reconstruction features.
+    pub fn z_dim(&self) -> usize {
+        self.latent_dim + self.recon.len()
+    }
+
+    /// Checks every part.
+    pub fn validate(&self) -> Result<()> {
+        check_layers("encoder", self.n_features, &self.encoder)?;
+        if self.latent_dim == 0 {
+            return Err(OddityError::param("latent_dim", "must be at least 1"));
+        }
+        check_layers("decoder", self.latent_dim, &self.decoder)?;
+        let out = self.decoder.last().map_or(0, |l| l.units);
+        if out != self.n_features {
+            return Err(OddityError::param(
+                "decoder",
+                format!("last layer has {out} units, must equal n_features = {}", self.n_features),
+            ));
+        }
+        check_non_negative("w_recon", self.w_recon)?;
+        check_non_negative("beta", self.beta)?;
+        if self.samples == 0 {
+            return Err(OddityError::param("samples", "must be at least 1"));
+        }
+        let (lo, hi) = self.logvar_clamp;
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(OddityError::param("logvar_clamp", format!("({lo}, {hi}) is not an increasing finite range")));
+        }
+        match &self.elbo_std {
+            ElboStd::Scalar(s) => check_positive("elbo_std", *s)?,
+            ElboStd::PerFeature(v) => {
+                if v.len() != self.n_features {
+                    return Err(OddityError::param(
+                        "elbo_std",
+                        format!("has {} values for {} features", v.len(), self.n_features),
+                    ));
+                }
+                for &s in v {
+                    check_positive("elbo_std", s)?;
+                }
+            }
+            ElboStd::FromData => {}
+        }
+        self.gmm.validate(self.z_dim())
+    }
+
+    fn encoder_out(&self) -> usize {
+        self.encoder.last().map_or(self.n_features, |l| l.units)
+    }
+}
+
+#[derive(Debug)]
+struct VaegmmNet {
+    vs: nn::VarStore,
+    enc: Mlp,
+    mean: Mlp,
+    logvar: Mlp,
+    dec: Mlp,
+    density: Mlp,
+}
+
+impl VaegmmNet {
+    fn build(cfg: &VaegmmConfig, device: Device, seed: u64) -> Self {
+        let vs = nn::VarStore::new(device);
+        let mut r = rng::rng(seed, rng::STREAM_INIT);
+        let root = vs.root();
+        let head = [Layer::new(cfg.latent_dim, Activation::Linear)];
+        let enc = Mlp::new(&(&root / "encoder"), cfg.n_features, &cfg.encoder, &mut r);
+        let mean = Mlp::new(&(&root / "mean"), cfg.encoder_out(), &head, &mut r);
+        let logvar = Mlp::new(&(&root / "logvar"), cfg.encoder_out(), &head, &mut r);
+        let dec = Mlp::new(&(&root / "decoder"), cfg.latent_dim, &cfg.decoder, &mut r);
+        let density = Mlp::new(&(&root / "density"), cfg.z_dim(), &cfg.gmm.density_layers(), &mut r);
+        VaegmmNet { vs, enc, mean, logvar, dec, density }
+    }
+
+    /// `(mean, logvar)` of the latent posterior.
+    fn encode(&self, cfg: &VaegmmConfig, x: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let h = self.enc.forward(x, train);
+        let (lo, hi) = cfg.logvar_clamp;
+        (self.mean.forward(&h, train), self.logvar.forward(&h, train).clamp(lo, hi))
+    }
+
+    /// `(reconstruction, z)` from a latent sample.
+    fn decode(&self, cfg: &VaegmmConfig, x: &Tensor, latent: Tensor, train: bool) -> (Tensor, Tensor) {
+        let xr = self.dec.forward(&latent, train);
+        let z = Tensor::cat(&[latent, cfg.recon.compute(x, &xr)], -1);
+        (xr, z)
+    }
+}
+
+fn sample(mean: &Tensor, logvar: &Tensor, noise: Option<Tensor>) -> Tensor {
+    match noise {
+        Some(e) => mean + (logvar * 0.5).exp() * e,
+        None => mean.shallow_clone(),
+    }
+}
+
+/// VAEGMM outlier detector.
+#[derive(Debug)]
+pub struct OutlierVAEGMM {
+    cfg: VaegmmConfig,
+    device: Device,
+    net: VaegmmNet,
+    state: Fitted,
+    gmm: Option<GmmState>,
+}
+
+impl OutlierVAEGMM {
+    /// Builds an untrained detector on `device`.
+    pub fn new(cfg: VaegmmConfig, device: crate::Device) -> Result<Self> {
+        cfg.validate()?;
+        let device = device.resolve()?;
+        let net = VaegmmNet::build(&cfg, device, 0);
+        Ok(OutlierVAEGMM { cfg, device, net, state: Fitted::default(), gmm: None })
+    }
+
+    /// Every weight as (name, values); for tests and inspection.
+    #[doc(hidden)]
+    pub fn parameters(&self) -> Vec<(String, Vec<f32>)> {
+        common::parameters(&self.net.vs)
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &VaegmmConfig {
+        &self.cfg
+    }
+
+    /// The fitted mixture.
+    pub fn gmm(&self) -> Option<&GmmState> {
+        self.gmm.as_ref()
+    }
+
+    /// Loads a detector saved by [`Detector::save`]; fails if the file holds another kind.
+    pub fn load(path: &Path, device: crate::Device) -> Result<Self> {
+        Self::from_file(&persist::read(path)?, device)
+    }
+
+    pub(crate) fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
+        f.expect_kind(DetectorKind::Vaegmm)?;
+        let cfg: VaegmmConfig = f.config()?;
+        let mut det = OutlierVAEGMM::new(cfg, device).map_err(|e| f.invalid(e))?;
+        f.load_vars(&det.net.vs)?;
+        f.check_scaler(det.cfg.n_features)?;
+        det.gmm = f.gmm()?;
+        if let Some(g) = &det.gmm {
+            if g.k != det.cfg.gmm.n_gmm || g.d != det.cfg.z_dim() {
+                return Err(f.invalid(OddityError::Numerical("GMM shape does not match the config".into())));
+            }
+        }
+        det.state = f.fitted_state();
+        Ok(det)
+    }
+
+    /// Per-feature likelihood std as a `[1, F]` tensor.
+    fn elbo_std(&self, x: &Tensor) -> Tensor {
+        let f = self.cfg.n_features as i64;
+        match &self.cfg.elbo_std {
+            ElboStd::Scalar(s) => Tensor::full([1, f], *s, (Kind::Float, self.device)),
+            ElboStd::PerFeature(v) => Tensor::from_slice(v).to_kind(Kind::Float).view([1, f]).to_device(self.device),
+            ElboStd::FromData => x.std_dim(0, false, true).clamp_min(1e-6),
+        }
+    }
+}
+
+impl Detector for OutlierVAEGMM {
+    fn kind(&self) -> DetectorKind {
+        DetectorKind::Vaegmm
+    }
+
+    fn n_features(&self) -> usize {
+        self.cfg.n_features
+    }
+
+    fn is_fitted(&self) -> bool {
+        self.state.fitted
+    }
+
+    fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
+        let t0 = std::time::Instant::now();
+        let data = common::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
+        self.net = VaegmmNet::build(&self.cfg, self.device, cfg.seed);
+        self.state = Fitted { scaler: data.scaler.clone(), ..Default::default() };
+        self.gmm = None;
+        let sd = self.elbo_std(&data.train);
+        let log_sd_sum = sd.log().sum(Kind::Float);
+        let (net, c, device) = (&self.net, &self.cfg, self.device);
+        let l = c.latent_dim as i64;
+        let mut jitter = c.gmm.jitter();
+        let mut drawn: u64 = 0;
+        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<Tensor> {
+            let n = xb.size()[0];
+            let (mean, logvar) = net.encode(c, xb, step.train);
+            let eps = rng::normal_at(cfg.seed, rng::STREAM_TRAIN_NOISE, drawn, &[n, l], device);
+            drawn += (n * l) as u64;
+            let (xr, z) = net.decode(c, xb, sample(&mean, &logvar, Some(eps)), step.train);
+            let gamma = gc::memberships(&net.density, &z, step.train);
+            let nll = ((xb - &xr) / &sd).square().sum_dim_intlist(-1, false, Kind::Float).mean(Kind::Float) * 0.5
+                + &log_sd_sum
+                + 0.5 * LOG_2PI * c.n_features as f64;
+            let kl = ((&logvar + 1.0 - mean.square() - logvar.exp()).sum_dim_intlist(-1, false, Kind::Float) * -0.5)
+                .mean(Kind::Float);
+            Ok(nll * c.w_recon + kl * c.beta + gc::gmm_loss(&z, &gamma, &c.gmm, &mut jitter)?)
+        };
+        let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierVAEGMM", &mut loss)?;
+        let bs = crate::detector::DEFAULT_SCORE_BATCH;
+        let deterministic = c.deterministic_score;
+        let gmm = gc::estimate(&data.all, bs, &c.gmm, c.z_dim(), &mut jitter, |start, xb| {
+            let n = xb.size()[0];
+            let (mean, logvar) = net.encode(c, xb, false);
+            let eps = (!deterministic)
+                .then(|| rng::normal_at(cfg.seed, rng::STREAM_GMM_NOISE, start as u64 * l as u64, &[n, l], device));
+            let (_, z) = net.decode(c, xb, sample(&mean, &logvar, eps), false);
+            let gamma = gc::memberships(&net.density, &z, false);
+            (z, gamma)
+        })?;
+        report.jitter_retries = jitter.retries;
+        report.max_jitter = jitter.max_used;
+        report.train_seconds = t0.elapsed().as_secs_f64();
+        self.gmm = Some(gmm);
+        self.state.fitted = true;
+        self.state.report = Some(report.clone());
+        Ok(report)
+    }
+
+    fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
+        cfg.validate()?;
+        common::check_score("OutlierVAEGMM", &self.state, &x, self.cfg.n_features)?;
+        if cfg.outlier_type == OutlierType::Feature {
+            return Err(OddityError::param(
+                "outlier_type",
+                "OutlierVAEGMM has no feature scores; use OutlierType::Instance",
+            ));
+        }
+        let gmm = self.gmm.as_ref().ok_or(OddityError::NotFitted("OutlierVAEGMM"))?.scorer(self.device);
+        let c = &self.cfg;
+        let (s, l) =
+            if c.deterministic_score { (1, c.latent_dim as i64) } else { (c.samples as i64, c.latent_dim as i64) };
+        // Keep rows x samples per pass near the requested batch size.
+        let bs = (cfg.batch_size / s as usize).max(1);
+        let instance = gc::score_energy(&x, bs, self.device, &self.state, |start, xb| {
+            let n = xb.size()[0];
+            let (mean, logvar) = self.net.encode(c, xb, false);
+            if c.deterministic_score {
+                let (_, z) = self.net.decode(c, xb, mean, false);
+                return gmm.energy(&z);
+            }
+            let rep = |t: &Tensor| t.repeat_interleave_self_int(s, Some(0), None);
+            let eps = rng::normal_at(
+                c.score_seed,
+                rng::STREAM_SCORE_NOISE,
+                start as u64 * (s * l) as u64,
+                &[n * s, l],
+                self.device,
+            );
+            let (_, z) = self.net.decode(c, &rep(xb), sample(&rep(&mean), &rep(&logvar), Some(eps)), false);
+            gmm.energy(&z).view([n, s]).mean_dim(-1, false, Kind::Double)
+        })?;
+        Ok(Scores { instance, feature: None })
+    }
+
+    fn threshold(&self) -> Option<f64> {
+        self.state.threshold
+    }
+
+    fn set_threshold(&mut self, threshold: f64) -> Result<()> {
+        self.state.set_threshold(threshold)
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        persist::write(
+            path,
+            &persist::Payload {
+                kind: DetectorKind::Vaegmm,
+                config_json: common::json(&self.cfg)?,
+                extra_json: "null".into(),
+                vs: &self.net.vs,
+                state: &self.state,
+                gmm: self.gmm.as_ref(),
+                device: self.device,
+            },
+        )
+    }
+
+    fn train_report(&self) -> Option<&TrainReport> {
+        self.state.report.as_ref()
+    }
+}

@@ -1,0 +1,150 @@
+//! Training settings shared by every detector, and the report `fit` returns.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{OddityError, Result};
+use crate::validate::{check_batch_size, check_non_negative, check_positive};
+
+/// Gradient-based optimizer and its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    /// Adam; the defaults are Keras' (eps 1e-7), as in Alibi Detect.
+    Adam { beta1: f64, beta2: f64, eps: f64, weight_decay: f64 },
+    /// AdamW (decoupled weight decay).
+    AdamW { beta1: f64, beta2: f64, eps: f64, weight_decay: f64 },
+    /// Stochastic gradient descent with momentum.
+    Sgd { momentum: f64 },
+    /// RMSprop.
+    RmsProp { alpha: f64, eps: f64, momentum: f64 },
+}
+
+impl Default for Optimizer {
+    fn default() -> Self {
+        Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 }
+    }
+}
+
+/// Stop when the monitored loss (validation loss if there is a validation
+/// split, else training loss) has not improved by `min_delta` for `patience`
+/// epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopping {
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+    /// Smallest decrease that counts as an improvement.
+    pub min_delta: f64,
+    /// Put back the weights of the best epoch when training ends.
+    pub restore_best_weights: bool,
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        EarlyStopping { patience: 5, min_delta: 0.0, restore_best_weights: true }
+    }
+}
+
+/// How to train. Every field has a default; change what you need:
+/// `FitConfig { epochs: 50, batch_size: 1024, ..Default::default() }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FitConfig {
+    /// Passes over the training data. 0 trains nothing: the detector keeps its
+    /// seeded initial weights (GMM detectors still fit their mixture), which
+    /// gives the "untrained network" baseline.
+    pub epochs: usize,
+    /// Rows per optimisation step; the last, shorter batch is kept.
+    pub batch_size: usize,
+    /// Optimizer learning rate.
+    pub learning_rate: f64,
+    /// Optimizer and its settings.
+    pub optimizer: Optimizer,
+    /// A fresh random order of the rows every epoch.
+    pub shuffle: bool,
+    /// Seeds weight initialisation, shuffling, the validation split and VAE noise.
+    pub seed: u64,
+    /// Show a progress bar (or one line per epoch when stderr is not a terminal).
+    pub verbose: bool,
+    /// Fraction of the rows held out to compute a validation loss (0 = none).
+    pub validation_split: f64,
+    /// Early stopping; `None` trains for all epochs.
+    pub early_stopping: Option<EarlyStopping>,
+    /// Clip the global gradient L2 norm to this value.
+    pub clip_grad_norm: Option<f64>,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig {
+            epochs: 20,
+            batch_size: 256,
+            learning_rate: 1e-3,
+            optimizer: Optimizer::default(),
+            shuffle: true,
+            seed: 0,
+            verbose: false,
+            validation_split: 0.0,
+            early_stopping: None,
+            clip_grad_norm: None,
+        }
+    }
+}
+
+impl FitConfig {
+    /// Checks every field; called by `fit` before any work.
+    pub fn validate(&self) -> Result<()> {
+        check_batch_size("batch_size", self.batch_size)?;
+        check_positive("learning_rate", self.learning_rate)?;
+        if !(0.0..1.0).contains(&self.validation_split) {
+            return Err(OddityError::param("validation_split", format!("{} is outside [0, 1)", self.validation_split)));
+        }
+        if let Some(es) = &self.early_stopping {
+            check_non_negative("early_stopping.min_delta", es.min_delta)?;
+        }
+        if let Some(c) = self.clip_grad_norm {
+            check_positive("clip_grad_norm", c)?;
+        }
+        Ok(())
+    }
+}
+
+/// Loss and time of one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's steps.
+    pub train_loss: f64,
+    /// Validation loss after the epoch, if there is a validation split.
+    pub val_loss: Option<f64>,
+    /// Wall time of the epoch in seconds.
+    pub seconds: f64,
+}
+
+/// What `fit` did.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Per-epoch loss and time.
+    pub epochs: Vec<EpochStats>,
+    /// The epoch whose weights the detector keeps (1-based).
+    pub best_epoch: usize,
+    /// Training ended before `epochs` because of early stopping.
+    pub stopped_early: bool,
+    /// Rows used for training and for validation.
+    pub n_train: usize,
+    /// Rows held out for validation.
+    pub n_val: usize,
+    /// Wall time of the whole fit, including the final GMM pass.
+    pub train_seconds: f64,
+    /// How often a covariance factorisation needed more jitter than `gmm_eps`.
+    pub jitter_retries: usize,
+    /// The largest jitter used (0 if none was needed beyond the configured one).
+    pub max_jitter: f64,
+}
+
+impl TrainReport {
+    /// Training loss of the last epoch.
+    pub fn final_loss(&self) -> Option<f64> {
+        self.epochs.last().map(|e| e.train_loss)
+    }
+}

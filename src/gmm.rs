@@ -1,0 +1,286 @@
+//! Gaussian mixture on latent codes, as in DAGMM: parameters from soft
+//! memberships, sample energy, and the covariance-diagonal penalty.
+//!
+//! Sample energy is the negative log density of the mixture,
+//! `E(z) = -log sum_k phi_k N(z; mu_k, Sigma_k)`. It is computed with a
+//! Cholesky factor, a triangular solve and log-sum-exp, never with an explicit
+//! inverse or determinant. Being a negative log *density*, it can be negative
+//! (a density can exceed 1); only its order matters for detection.
+//!
+//! Factorisations add `eps * I` to each covariance. When a factorisation fails
+//! anyway, the jitter is multiplied by 10 and retried, a bounded number of
+//! times; retries are counted in the training report.
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{OddityError, Result};
+
+const LOG_2PI: f64 = 1.837_877_066_409_345_5;
+
+/// Jitter policy and a record of what it had to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jitter {
+    /// Jitter added to every covariance diagonal.
+    pub eps: f64,
+    /// How many times the jitter may be multiplied by 10 after a failure.
+    pub max_steps: usize,
+    /// Factorisations that needed more than `eps`.
+    pub retries: usize,
+    /// Largest jitter that was needed (0 if `eps` always sufficed).
+    pub max_used: f64,
+}
+
+impl Jitter {
+    /// A fresh policy.
+    pub fn new(eps: f64, max_steps: usize) -> Self {
+        Jitter { eps, max_steps, retries: 0, max_used: 0.0 }
+    }
+}
+
+/// Mixture parameters as tensors: `phi [K]`, `mu [K, D]`, `cov [K, D, D]`,
+/// `chol [K, D, D]` (lower Cholesky factor of `cov + jitter I`) and
+/// `log_det [K]` (= log |cov + jitter I|).
+#[derive(Debug)]
+pub struct GmmParams {
+    /// Mixture weights.
+    pub phi: Tensor,
+    /// Component means.
+    pub mu: Tensor,
+    /// Component covariances (without jitter).
+    pub cov: Tensor,
+    /// Lower Cholesky factors of `cov + jitter I`.
+    pub chol: Tensor,
+    /// Log-determinants of `cov + jitter I`.
+    pub log_det: Tensor,
+    /// The jitter the factorisation used.
+    pub jitter: f64,
+}
+
+/// Estimates the mixture from latent codes `z [N, D]` and memberships
+/// `gamma [N, K]` (rows sum to 1). Differentiable; used on every batch.
+pub fn gmm_params(z: &Tensor, gamma: &Tensor, jitter: &mut Jitter) -> Result<GmmParams> {
+    let n = z.size()[0] as f64;
+    let sum_gamma = gamma.sum_dim_intlist(0, false, None); // K
+    let phi = &sum_gamma / n;
+    // An empty component would divide by 0; its mean and covariance are then 0
+    // and its weight 0, which the energy handles.
+    let denom = sum_gamma.clamp_min(1e-12);
+    let mu = gamma.tr().matmul(z) / denom.unsqueeze(-1); // K x D
+    let diff = z.unsqueeze(1) - mu.unsqueeze(0); // N x K x D
+    let cov = Tensor::einsum("nk,nkd,nke->kde", &[gamma, &diff, &diff], None::<i64>) / denom.view([-1, 1, 1]);
+    let (chol, used) = cholesky(&cov, jitter)?;
+    let log_det = chol.diagonal(0, -2, -1).log().sum_dim_intlist(-1, false, None) * 2.0;
+    Ok(GmmParams { phi, mu, cov, chol, log_det, jitter: used })
+}
+
+/// Cholesky factor of `cov + eps I`, escalating the jitter on failure.
+fn cholesky(cov: &Tensor, jitter: &mut Jitter) -> Result<(Tensor, f64)> {
+    let d = *cov.size().last().unwrap_or(&1);
+    let eye = Tensor::eye(d, (cov.kind(), cov.device()));
+    let finite = cov.isfinite().all().int64_value(&[]) == 1;
+    if !finite {
+        return Err(OddityError::Numerical(
+            "GMM covariance has NaN or infinite entries (latent codes diverged); try a lower learning rate or gradient clipping".into(),
+        ));
+    }
+    let mut eps = jitter.eps;
+    for step in 0..=jitter.max_steps {
+        let (l, info) = (cov + &eye * eps).linalg_cholesky_ex(false, false);
+        let bad = info.abs().max().int64_value(&[]);
+        if bad == 0 {
+            if step > 0 {
+                jitter.retries += 1;
+                jitter.max_used = jitter.max_used.max(eps);
+            }
+            return Ok((l, eps));
+        }
+        eps *= 10.0;
+    }
+    let info = (cov + &eye * (eps / 10.0)).linalg_cholesky_ex(false, false).1;
+    let component = info.abs().argmax(None, false).int64_value(&[]) as usize;
+    Err(OddityError::Cholesky { component, jitter: eps / 10.0 })
+}
+
+/// Sample energy `[N]` of `z [N, D]` under `p`.
+pub fn energy(z: &Tensor, p: &GmmParams) -> Tensor {
+    let d = z.size()[1] as f64;
+    let diff = (z.unsqueeze(1) - p.mu.unsqueeze(0)).permute([1, 2, 0]); // K x D x N
+    let v = p.chol.linalg_solve_triangular(&diff, false, true, false); // K x D x N
+    let maha = v.square().sum_dim_intlist(1, false, None); // K x N
+    let log_phi = p.phi.clamp_min(1e-30).log().unsqueeze(1);
+    let logits = log_phi - (maha + p.log_det.unsqueeze(1) + d * LOG_2PI) * 0.5;
+    -logits.logsumexp(0, false)
+}
+
+/// The covariance-diagonal penalty `sum_k sum_d 1 / Sigma_k[d, d]`, taken on
+/// the jittered covariance so that it stays finite when a variance collapses.
+pub fn cov_diag_penalty(p: &GmmParams) -> Tensor {
+    (p.cov.diagonal(0, -2, -1) + p.jitter).reciprocal().sum(p.cov.kind())
+}
+
+/// Streaming, exact estimate of the mixture over many batches: sums of
+/// `gamma`, `gamma z` and `gamma z z^T` accumulated in f64, so memory does not
+/// grow with the number of rows.
+#[derive(Debug)]
+pub struct GmmAccumulator {
+    n: f64,
+    s: Tensor,
+    sz: Tensor,
+    szz: Tensor,
+}
+
+impl GmmAccumulator {
+    /// An empty accumulator for `k` components in `d` dimensions.
+    pub fn new(k: usize, d: usize, device: Device) -> Self {
+        let (k, d) = (k as i64, d as i64);
+        let o = (Kind::Double, device);
+        GmmAccumulator {
+            n: 0.0,
+            s: Tensor::zeros([k], o),
+            sz: Tensor::zeros([k, d], o),
+            szz: Tensor::zeros([k, d, d], o),
+        }
+    }
+
+    /// Adds a batch of latent codes and memberships.
+    pub fn add(&mut self, z: &Tensor, gamma: &Tensor) {
+        tch::no_grad(|| {
+            let z = z.to_kind(Kind::Double);
+            let g = gamma.to_kind(Kind::Double);
+            self.n += z.size()[0] as f64;
+            self.s += g.sum_dim_intlist(0, false, None);
+            self.sz += g.tr().matmul(&z);
+            self.szz += Tensor::einsum("nk,nd,ne->kde", &[&g, &z, &z], None::<i64>);
+        })
+    }
+
+    /// The mixture over everything added so far.
+    pub fn finish(&self, jitter: &mut Jitter) -> Result<GmmState> {
+        if self.n == 0.0 {
+            return Err(OddityError::EmptyInput("no rows to estimate the GMM from".into()));
+        }
+        tch::no_grad(|| {
+            let phi = &self.s / self.n;
+            let denom = self.s.clamp_min(1e-300);
+            let mu = &self.sz / denom.unsqueeze(-1);
+            let outer = mu.unsqueeze(-1) * mu.unsqueeze(1);
+            let cov = &self.szz / denom.view([-1, 1, 1]) - outer;
+            let cov = (&cov + cov.transpose(-1, -2)) * 0.5;
+            GmmState::from_parts(&phi, &mu, &cov, jitter)
+        })
+    }
+}
+
+/// A fitted mixture stored in the detector (f64, on the host), with the
+/// pieces scoring needs precomputed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GmmState {
+    /// Components.
+    pub k: usize,
+    /// Latent dimensions.
+    pub d: usize,
+    /// Mixture weights `[K]`.
+    pub phi: Vec<f64>,
+    /// Means `[K * D]`, row-major.
+    pub mu: Vec<f64>,
+    /// Covariances `[K * D * D]`, row-major, without jitter.
+    pub cov: Vec<f64>,
+    /// Lower Cholesky factors of `cov + jitter I`, `[K * D * D]`.
+    pub chol: Vec<f64>,
+    /// `log |cov + jitter I|` per component.
+    pub log_det: Vec<f64>,
+    /// The jitter used.
+    pub jitter: f64,
+}
+
+fn to_vec(t: &Tensor) -> Vec<f64> {
+    let t = t.to_kind(Kind::Double).to_device(Device::Cpu).contiguous().view([-1]);
+    let mut v = vec![0f64; t.numel()];
+    t.copy_data(&mut v, t.numel());
+    v
+}
+
+impl GmmState {
+    /// Builds the state from `phi [K]`, `mu [K, D]`, `cov [K, D, D]`.
+    pub fn from_parts(phi: &Tensor, mu: &Tensor, cov: &Tensor, jitter: &mut Jitter) -> Result<GmmState> {
+        let cov = cov.to_kind(Kind::Double);
+        let (chol, used) = cholesky(&cov, jitter)?;
+        let log_det = chol.diagonal(0, -2, -1).log().sum_dim_intlist(-1, false, None) * 2.0;
+        let s = mu.size();
+        Ok(GmmState {
+            k: s[0] as usize,
+            d: s[1] as usize,
+            phi: to_vec(phi),
+            mu: to_vec(mu),
+            cov: to_vec(&cov),
+            chol: to_vec(&chol),
+            log_det: to_vec(&log_det),
+            jitter: used,
+        })
+    }
+
+    /// Checks internal consistency (used when loading untrusted files).
+    pub fn validate(&self) -> Result<()> {
+        let (k, d) = (self.k, self.d);
+        let ok = k > 0
+            && d > 0
+            && self.phi.len() == k
+            && self.mu.len() == k * d
+            && self.cov.len() == k * d * d
+            && self.chol.len() == k * d * d
+            && self.log_det.len() == k;
+        if !ok {
+            return Err(OddityError::Numerical(format!("GMM state arrays do not match K={k}, D={d}")));
+        }
+        let all = self.phi.iter().chain(&self.mu).chain(&self.chol).chain(&self.log_det);
+        if all.clone().any(|v| !v.is_finite()) {
+            return Err(OddityError::Numerical("GMM state holds non-finite values".into()));
+        }
+        Ok(())
+    }
+
+    /// The scoring form of this mixture on `device`.
+    pub fn scorer(&self, device: Device) -> GmmScorer {
+        let (k, d) = (self.k as i64, self.d as i64);
+        let o = (Kind::Double, Device::Cpu);
+        let chol = Tensor::from_slice(&self.chol).view([k, d, d]);
+        let eye = Tensor::eye(d, o).expand([k, d, d], false);
+        // L^-1 per component, by triangular solve against I.
+        let linv = chol.linalg_solve_triangular(&eye, false, true, false); // K x D x D
+                                                                           // v_k = L_k^-1 z - L_k^-1 mu_k for all k with one matmul: z @ W - b.
+        let w = linv.permute([2, 0, 1]).reshape([d, k * d]);
+        let mu = Tensor::from_slice(&self.mu).view([k, d, 1]);
+        let b = linv.matmul(&mu).view([k * d]);
+        let phi = Tensor::from_slice(&self.phi).clamp_min(1e-300);
+        let log_det = Tensor::from_slice(&self.log_det);
+        let log_coef = phi.log() - (log_det + d as f64 * LOG_2PI) * 0.5;
+        GmmScorer { k, d, w: w.to_device(device), b: b.to_device(device), log_coef: log_coef.to_device(device) }
+    }
+}
+
+/// A fitted mixture ready to score on a device.
+#[derive(Debug)]
+pub struct GmmScorer {
+    k: i64,
+    d: i64,
+    w: Tensor,
+    b: Tensor,
+    log_coef: Tensor,
+}
+
+impl GmmScorer {
+    /// Log density `log p(z)` per row of `z [N, D]`, computed in f64.
+    pub fn log_likelihood(&self, z: &Tensor) -> Tensor {
+        let n = z.size()[0];
+        let z = z.to_kind(Kind::Double);
+        let v = (z.matmul(&self.w) - &self.b).view([n, self.k, self.d]);
+        let maha = v.square().sum_dim_intlist(-1, false, None); // N x K
+        (&self.log_coef - maha * 0.5).logsumexp(-1, false)
+    }
+
+    /// Sample energy `-log p(z)` per row.
+    pub fn energy(&self, z: &Tensor) -> Tensor {
+        -self.log_likelihood(z)
+    }
+}

@@ -1,0 +1,205 @@
+//! The training loop every detector shares: shuffling, batching, optimizer,
+//! validation split, early stopping, progress, and the report.
+//!
+//! The training rows live on the device as one tensor; a batch is an
+//! `index_select` of it. Losses are summed on the device and read once per
+//! epoch, so the loop does not wait on the device every step.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
+
+use crate::error::{OddityError, Result};
+use crate::fit::{EpochStats, FitConfig, Optimizer, TrainReport};
+use crate::rng;
+
+/// Whether a loss is computed for training (dropout on, gradients) or validation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Step {
+    pub train: bool,
+}
+
+/// Splits `n` rows into (train, validation) index tensors, seeded.
+pub(crate) fn split_rows(n: usize, cfg: &FitConfig) -> Result<(Vec<i64>, Vec<i64>)> {
+    if cfg.validation_split <= 0.0 {
+        return Ok(((0..n as i64).collect(), Vec::new()));
+    }
+    let n_val = (n as f64 * cfg.validation_split).round() as usize;
+    if n_val == 0 || n_val >= n {
+        return Err(OddityError::param(
+            "validation_split",
+            format!(
+                "{} of {n} rows leaves {n_val} validation and {} training rows; both need at least one",
+                cfg.validation_split,
+                n - n_val.min(n)
+            ),
+        ));
+    }
+    let perm = rng::permutation(&mut rng::rng(cfg.seed, rng::STREAM_SPLIT), n);
+    let (train, val) = perm.split_at(n - n_val);
+    Ok((train.to_vec(), val.to_vec()))
+}
+
+fn build_optimizer(vs: &nn::VarStore, cfg: &FitConfig) -> Result<nn::Optimizer> {
+    let lr = cfg.learning_rate;
+    let opt = match cfg.optimizer {
+        Optimizer::Adam { beta1, beta2, eps, weight_decay } => {
+            nn::Adam { beta1, beta2, wd: weight_decay, eps, amsgrad: false }.build(vs, lr)?
+        }
+        Optimizer::AdamW { beta1, beta2, eps, weight_decay } => {
+            nn::AdamW { beta1, beta2, wd: weight_decay, eps, amsgrad: false }.build(vs, lr)?
+        }
+        Optimizer::Sgd { momentum } => nn::Sgd { momentum, ..Default::default() }.build(vs, lr)?,
+        Optimizer::RmsProp { alpha, eps, momentum } => {
+            nn::RmsProp { alpha, eps, momentum, centered: false, wd: 0.0 }.build(vs, lr)?
+        }
+    };
+    Ok(opt)
+}
+
+fn snapshot(vs: &nn::VarStore) -> HashMap<String, Tensor> {
+    tch::no_grad(|| vs.variables().into_iter().map(|(k, v)| (k, v.copy())).collect())
+}
+
+fn restore(vs: &nn::VarStore, snap: &HashMap<String, Tensor>) {
+    tch::no_grad(|| {
+        for (k, mut v) in vs.variables() {
+            if let Some(s) = snap.get(&k) {
+                v.copy_(s);
+            }
+        }
+    })
+}
+
+fn progress(cfg: &FitConfig, label: &str, total: u64) -> (ProgressBar, bool) {
+    if !cfg.verbose {
+        return (ProgressBar::hidden(), false);
+    }
+    if !std::io::stderr().is_terminal() {
+        // No bar in logs: one line per epoch instead.
+        return (ProgressBar::hidden(), true);
+    }
+    let pb = ProgressBar::new(total);
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps {elapsed_precise} ETA {eta} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    pb.set_style(style);
+    pb.set_prefix(label.to_string());
+    (pb, false)
+}
+
+/// Trains the variables of `vs` by minimising `loss_fn` over batches of `x`
+/// (rows on the device already transformed). `x_val` may be empty.
+pub(crate) fn train(
+    vs: &nn::VarStore,
+    x: &Tensor,
+    x_val: Option<&Tensor>,
+    cfg: &FitConfig,
+    label: &str,
+    loss_fn: &mut dyn FnMut(&Tensor, Step) -> Result<Tensor>,
+) -> Result<TrainReport> {
+    let device = x.device();
+    let n = x.size()[0] as usize;
+    let bs = cfg.batch_size.min(n).max(1);
+    let steps = n.div_ceil(bs);
+    let mut opt = build_optimizer(vs, cfg)?;
+    let mut shuffle_rng = rng::rng(cfg.seed, rng::STREAM_SHUFFLE);
+    let (pb, lines) = progress(cfg, label, (cfg.epochs * steps) as u64);
+
+    let mut report = TrainReport { n_train: n, n_val: x_val.map_or(0, |v| v.size()[0] as usize), ..Default::default() };
+    let mut best = f64::INFINITY;
+    let mut best_snap: Option<HashMap<String, Tensor>> = None;
+    let mut since_best = 0usize;
+    let restore_best = cfg.early_stopping.as_ref().is_some_and(|e| e.restore_best_weights);
+    if cfg.epochs == 0 {
+        return Ok(report);
+    }
+
+    for epoch in 1..=cfg.epochs {
+        let t0 = Instant::now();
+        let order = if cfg.shuffle {
+            Some(Tensor::from_slice(&rng::permutation(&mut shuffle_rng, n)).to_device(device))
+        } else {
+            None
+        };
+        let mut total = Tensor::zeros([], (Kind::Double, device));
+        for s in 0..steps {
+            let start = (s * bs) as i64;
+            let len = bs.min(n - s * bs) as i64;
+            let xb = match &order {
+                Some(o) => x.index_select(0, &o.narrow(0, start, len)),
+                None => x.narrow(0, start, len),
+            };
+            let loss = loss_fn(&xb, Step { train: true })?;
+            opt.zero_grad();
+            loss.backward();
+            if let Some(c) = cfg.clip_grad_norm {
+                opt.clip_grad_norm(c);
+            }
+            opt.step();
+            total += loss.detach().to_kind(Kind::Double) * len as f64;
+            pb.inc(1);
+        }
+        let train_loss = total.double_value(&[]) / n as f64;
+        if !train_loss.is_finite() {
+            pb.abandon();
+            return Err(OddityError::Diverged { epoch, step: steps, loss: train_loss });
+        }
+        let val_loss = match x_val {
+            Some(v) => Some(eval_loss(v, bs, loss_fn)?),
+            None => None,
+        };
+        let seconds = t0.elapsed().as_secs_f64();
+        report.epochs.push(EpochStats { epoch, train_loss, val_loss, seconds });
+        let msg = match val_loss {
+            Some(v) => format!("epoch {epoch}/{} loss {train_loss:.5} val {v:.5} ({seconds:.2}s)", cfg.epochs),
+            None => format!("epoch {epoch}/{} loss {train_loss:.5} ({seconds:.2}s)", cfg.epochs),
+        };
+        pb.set_message(msg.clone());
+        if lines {
+            eprintln!("{label}: {msg}");
+        }
+
+        let monitored = val_loss.unwrap_or(train_loss);
+        let min_delta = cfg.early_stopping.as_ref().map_or(0.0, |e| e.min_delta);
+        if monitored < best - min_delta {
+            best = monitored;
+            report.best_epoch = epoch;
+            since_best = 0;
+            if restore_best {
+                best_snap = Some(snapshot(vs));
+            }
+        } else {
+            since_best += 1;
+        }
+        if let Some(es) = &cfg.early_stopping {
+            if since_best >= es.patience.max(1) {
+                report.stopped_early = true;
+                break;
+            }
+        }
+    }
+    pb.finish_and_clear();
+    match (&best_snap, restore_best) {
+        (Some(s), true) => restore(vs, s),
+        _ => report.best_epoch = report.epochs.len(),
+    }
+    Ok(report)
+}
+
+/// Mean loss over `x` in batches of `bs`, without gradients.
+fn eval_loss(x: &Tensor, bs: usize, loss_fn: &mut dyn FnMut(&Tensor, Step) -> Result<Tensor>) -> Result<f64> {
+    let n = x.size()[0] as usize;
+    tch::no_grad(|| {
+        let mut total = Tensor::zeros([], (Kind::Double, x.device()));
+        for start in (0..n).step_by(bs) {
+            let len = bs.min(n - start) as i64;
+            let l = loss_fn(&x.narrow(0, start as i64, len), Step { train: false })?;
+            total += l.to_kind(Kind::Double) * len as f64;
+        }
+        Ok(total.double_value(&[]) / n as f64)
+    })
+}

@@ -1,0 +1,64 @@
+//! Input checks shared by every detector: shape, finiteness, ranges.
+
+use ndarray::ArrayView2;
+
+use crate::error::{OddityError, Result};
+
+/// Checks that `x` has rows and columns and only finite values.
+/// Names the first offending row and column (0-based).
+pub fn check_data(x: &ArrayView2<f32>, what: &str) -> Result<()> {
+    if x.nrows() == 0 {
+        return Err(OddityError::EmptyInput(format!("{what} has no rows")));
+    }
+    if x.ncols() == 0 {
+        return Err(OddityError::EmptyInput(format!("{what} has no columns")));
+    }
+    for (row, r) in x.outer_iter().enumerate() {
+        for (column, &value) in r.iter().enumerate() {
+            if !value.is_finite() {
+                return Err(OddityError::NonFinite { row, column, value });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks data and that its width matches what the detector expects.
+pub fn check_features(x: &ArrayView2<f32>, expected: usize, what: &str) -> Result<()> {
+    if x.ncols() != expected && x.nrows() > 0 {
+        return Err(OddityError::FeatureMismatch { expected, got: x.ncols() });
+    }
+    check_data(x, what)
+}
+
+/// Checks that a percentage lies in 0..=100.
+pub fn check_percent(name: &'static str, value: f64) -> Result<()> {
+    if !(0.0..=100.0).contains(&value) || value.is_nan() {
+        return Err(OddityError::param(name, format!("{value} is outside 0..=100")));
+    }
+    Ok(())
+}
+
+/// Checks a batch size.
+pub fn check_batch_size(name: &'static str, value: usize) -> Result<()> {
+    if value == 0 {
+        return Err(OddityError::param(name, "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Checks a strictly positive, finite float.
+pub fn check_positive(name: &'static str, value: f64) -> Result<()> {
+    if !(value.is_finite() && value > 0.0) {
+        return Err(OddityError::param(name, format!("{value} must be finite and > 0")));
+    }
+    Ok(())
+}
+
+/// Checks a finite, non-negative float.
+pub fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(OddityError::param(name, format!("{value} must be finite and >= 0")));
+    }
+    Ok(())
+}
