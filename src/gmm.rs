@@ -223,12 +223,14 @@ impl GmmState {
     /// Checks internal consistency (used when loading untrusted files).
     pub fn validate(&self) -> Result<()> {
         let (k, d) = (self.k, self.d);
+        let kd = k.checked_mul(d);
+        let kdd = kd.and_then(|v| v.checked_mul(d));
         let ok = k > 0
             && d > 0
             && self.phi.len() == k
-            && self.mu.len() == k * d
-            && self.cov.len() == k * d * d
-            && self.chol.len() == k * d * d
+            && Some(self.mu.len()) == kd
+            && Some(self.cov.len()) == kdd
+            && Some(self.chol.len()) == kdd
             && self.log_det.len() == k;
         if !ok {
             return Err(OddityError::Numerical(format!("GMM state arrays do not match K={k}, D={d}")));

@@ -20,6 +20,7 @@
 //! VAEGMM), [`gmm`] (mixture math), [`recon`] (reconstruction features),
 //! [`fit`] (training settings), [`persist`] (the detector file).
 
+pub mod csv;
 pub mod datasets;
 pub mod detector;
 pub mod detectors;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod eval;
 pub mod fit;
 pub mod gmm;
+pub mod imbalance;
 pub mod metrics;
 pub mod nn;
 pub mod percentile;
@@ -36,6 +38,8 @@ pub mod plot;
 pub mod recon;
 pub(crate) mod rng;
 pub mod scale;
+pub mod supervised;
+pub mod threshold;
 pub(crate) mod train;
 pub mod validate;
 

@@ -92,9 +92,13 @@ pub(crate) fn check_layers(name: &'static str, n_in: usize, layers: &[Layer]) ->
 }
 
 /// A dense network whose variables live in a `VarStore` under a name prefix.
+/// Dropout masks come from its own seeded stream (drawn on the host), not
+/// from libtorch's global generator, so training stays reproducible and
+/// identical on CPU and CUDA.
 #[derive(Debug)]
 pub(crate) struct Mlp {
     layers: Vec<(Tensor, Tensor, Activation, f64)>,
+    dropout_rng: std::cell::RefCell<rand_chacha::ChaCha8Rng>,
 }
 
 impl Mlp {
@@ -109,7 +113,13 @@ impl Mlp {
             layers.push((w, b, l.activation, l.dropout));
             fan_in = l.units;
         }
-        Mlp { layers }
+        // Keyed by the init stream's state without drawing from it, so adding
+        // dropout never shifts the initial weights of later layers.
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&r.get_seed()[..8]);
+        let dseed = u64::from_le_bytes(key) ^ (r.get_word_pos() as u64);
+        let dropout_rng = std::cell::RefCell::new(rng::rng(dseed, rng::STREAM_DROPOUT));
+        Mlp { layers, dropout_rng }
     }
 
     /// Forward pass; dropout is active only when `train` is true.
@@ -118,7 +128,8 @@ impl Mlp {
         for (w, b, act, p) in &self.layers {
             h = act.apply(h.linear(w, Some(b)));
             if *p > 0.0 && train {
-                h = h.dropout(*p, true);
+                let mask = rng::dropout_mask(&mut self.dropout_rng.borrow_mut(), &h.size(), *p, h.device());
+                h = h * mask;
             }
         }
         h

@@ -372,7 +372,7 @@ impl DetectorFile {
             Some(s) if s.mean.len() != n_features || s.std.len() != n_features => {
                 Err(format_err(&self.path, "standardization width does not match the network"))
             }
-            Some(s) if s.mean.iter().chain(&s.std).any(|v| !v.is_finite()) || s.std.iter().any(|&v| v == 0.0) => {
+            Some(s) if s.mean.iter().chain(&s.std).any(|v| !v.is_finite()) || s.std.contains(&0.0) => {
                 Err(format_err(&self.path, "standardization holds invalid values"))
             }
             _ => Ok(()),

@@ -18,6 +18,7 @@
 //!   reconstructions and can make a whole batch's feature constant, its
 //!   variance 0 and the loss NaN (kept as [`ReconFeature::AlibiRelative`] for
 //!   comparison; our GMM jitter keeps even that finite).
+//!
 //! All features are safe on all-zero rows: the cosine is 0 and distances finite.
 
 use serde::{Deserialize, Serialize};

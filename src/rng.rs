@@ -21,6 +21,16 @@ pub(crate) const STREAM_SPLIT: u64 = 3;
 pub(crate) const STREAM_TRAIN_NOISE: u64 = 4;
 pub(crate) const STREAM_SCORE_NOISE: u64 = 5;
 pub(crate) const STREAM_GMM_NOISE: u64 = 6;
+pub(crate) const STREAM_DROPOUT: u64 = 7;
+
+/// Inverted-dropout mask: `1 / (1 - p)` with probability `1 - p`, else 0.
+pub(crate) fn dropout_mask(r: &mut ChaCha8Rng, shape: &[i64], p: f64, device: Device) -> Tensor {
+    let n: i64 = shape.iter().product();
+    let keep = (1.0 - p) as f32;
+    let scale = 1.0 / keep;
+    let v: Vec<f32> = (0..n).map(|_| if r.random::<f32>() < keep { scale } else { 0.0 }).collect();
+    Tensor::from_slice(&v).view(shape).to_device(device)
+}
 
 /// Glorot-uniform `[fan_out, fan_in]` weight (Keras' default for Dense).
 pub(crate) fn glorot_uniform(r: &mut ChaCha8Rng, fan_in: usize, fan_out: usize) -> Tensor {

@@ -101,6 +101,29 @@ pub(crate) fn train(
     label: &str,
     loss_fn: &mut dyn FnMut(&Tensor, Step) -> Result<Tensor>,
 ) -> Result<TrainReport> {
+    train_monitored(vs, x, x_val, cfg, label, loss_fn, None)
+}
+
+/// A quantity computed after every epoch that replaces the loss as what early
+/// stopping and best-weight restore watch (e.g. validation AUPRC).
+pub(crate) struct Monitor<'a> {
+    /// Higher is better (AUPRC); otherwise lower is better (a loss).
+    pub maximize: bool,
+    /// Evaluates the quantity on the current weights.
+    pub eval: &'a mut dyn FnMut() -> Result<f64>,
+}
+
+/// As [`train`]; with a `monitor`, its value (not the validation or training
+/// loss) decides the best epoch and early stopping. `min_delta` applies to it.
+pub(crate) fn train_monitored(
+    vs: &nn::VarStore,
+    x: &Tensor,
+    x_val: Option<&Tensor>,
+    cfg: &FitConfig,
+    label: &str,
+    loss_fn: &mut dyn FnMut(&Tensor, Step) -> Result<Tensor>,
+    mut monitor: Option<Monitor<'_>>,
+) -> Result<TrainReport> {
     let device = x.device();
     let n = x.size()[0] as usize;
     let bs = cfg.batch_size.min(n).max(1);
@@ -152,18 +175,30 @@ pub(crate) fn train(
             Some(v) => Some(eval_loss(v, bs, loss_fn)?),
             None => None,
         };
+        let watched = match monitor.as_mut() {
+            Some(m) => Some(((m.eval)()?, m.maximize)),
+            None => None,
+        };
         let seconds = t0.elapsed().as_secs_f64();
         report.epochs.push(EpochStats { epoch, train_loss, val_loss, seconds });
-        let msg = match val_loss {
+        let mut msg = match val_loss {
             Some(v) => format!("epoch {epoch}/{} loss {train_loss:.5} val {v:.5} ({seconds:.2}s)", cfg.epochs),
             None => format!("epoch {epoch}/{} loss {train_loss:.5} ({seconds:.2}s)", cfg.epochs),
         };
+        if let Some((w, _)) = watched {
+            msg.push_str(&format!(" monitor {w:.5}"));
+        }
         pb.set_message(msg.clone());
         if lines {
             eprintln!("{label}: {msg}");
         }
 
-        let monitored = val_loss.unwrap_or(train_loss);
+        // Lower is better here; a maximised monitor is negated.
+        let monitored = match watched {
+            Some((w, true)) => -w,
+            Some((w, false)) => w,
+            None => val_loss.unwrap_or(train_loss),
+        };
         let min_delta = cfg.early_stopping.as_ref().map_or(0.0, |e| e.min_delta);
         if monitored < best - min_delta {
             best = monitored;

@@ -237,3 +237,340 @@ pub fn run_kdd(kind: DetectorKind, name: &str) -> Result<()> {
     println!("{json}");
     Ok(())
 }
+
+// ---------------------------------------------------------------------------
+// Credit-card fraud (creditcard_ae, creditcard_aegmm).
+
+/// The credit-card examples' options: the shared ones plus the protocol's.
+#[derive(Parser, Debug, Clone)]
+pub struct CreditCardArgs {
+    #[command(flatten)]
+    pub common: Args,
+    /// Seed of the stratified train/validation/test split (default: --seed,
+    /// so that a multi-seed run also varies which frauds are tested on).
+    #[arg(long)]
+    pub split_seed: Option<u64>,
+    /// Percentile of the validation legitimate rows' scores used as the
+    /// unsupervised threshold (99.5 = flag about 0.5 % of legitimate traffic).
+    #[arg(long, default_value_t = 99.5)]
+    pub percentile: f64,
+    /// How `Amount` enters: `std` (standardised) or `log1p` (ln(1 + Amount),
+    /// then standardised); statistics from the legitimate train rows.
+    #[arg(long)]
+    pub amount: Option<String>,
+    /// Drop rows with Amount >= this before splitting (the Keras reference
+    /// uses 1500); default: keep every row.
+    #[arg(long)]
+    pub max_amount: Option<f64>,
+    /// Adam learning rate (default: the example's own).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Standardise every feature inside the detector, true or false
+    /// (default: the example's own).
+    #[arg(long)]
+    pub standardize: Option<bool>,
+    /// Early-stopping patience in epochs, on the loss of held-out legitimate
+    /// training rows (default: the example's own).
+    #[arg(long)]
+    pub patience: Option<usize>,
+}
+
+/// What an example trains with unless told otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct CreditCardDefaults {
+    /// Upper bound; early stopping usually ends training before it.
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub standardize: bool,
+    pub patience: usize,
+    /// `ln(1 + Amount)` before standardising.
+    pub log_amount: bool,
+}
+
+/// Share of the training legitimate rows the fit holds out for its
+/// validation loss (early stopping, best-weight restore).
+pub const CC_FIT_VALIDATION: f64 = 0.1;
+
+/// The credit-card protocol's data: one stratified split of all rows into
+/// 64 % train, 16 % validation, 20 % test (an 80/20 split whose 80 % is split
+/// 80/20 again; every part keeps the 0.17 % fraud rate). The detector sees the
+/// legitimate train rows only. `Amount` is standardised with the mean and
+/// (population) std of those rows, so nothing about the validation or test
+/// rows leaks into the inputs.
+pub struct CreditCardSplits {
+    /// Legitimate rows of the train part.
+    pub x_train: Array2<f32>,
+    pub x_val: Array2<f32>,
+    pub y_val: Vec<bool>,
+    pub x_test: Array2<f32>,
+    pub y_test: Vec<bool>,
+    /// Rows and frauds loaded (after `max_amount`).
+    pub n_rows: usize,
+    pub n_frauds: usize,
+}
+
+pub fn creditcard_splits(
+    data: Option<&Path>,
+    max_amount: Option<f64>,
+    log_amount: bool,
+    seed: u64,
+) -> Result<CreditCardSplits> {
+    let t = Instant::now();
+    let path = datasets::locate(&datasets::CREDITCARD, data)?;
+    // Raw amounts: we standardise below with training statistics only.
+    let prep = datasets::CreditCardPrep { drop_time: true, amount: datasets::AmountTransform::Raw, max_amount };
+    let cc = datasets::load_creditcard(&path, &prep)?;
+    let y = &cc.is_fraud;
+    let parts = datasets::stratified_split(y, &[0.64, 0.16, 0.20], seed)?;
+    let train: Vec<usize> = parts[0].iter().copied().filter(|&i| !y[i]).collect();
+    let labels = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<bool>>();
+
+    let mut x = cc.x;
+    let a = x.ncols() - 1; // Amount is the last column
+    if log_amount {
+        // Amounts are >= 0 in this file; ln_1p keeps 0 at 0.
+        x.column_mut(a).mapv_inplace(|v| v.max(0.0).ln_1p());
+    }
+    let (mean, std) = mean_std(train.iter().map(|&i| x[[i, a]] as f64));
+    x.column_mut(a).mapv_inplace(|v| ((v as f64 - mean) / std) as f32);
+
+    let xv = x.view();
+    let s = CreditCardSplits {
+        x_train: datasets::select_rows(&xv, &train)?,
+        x_val: datasets::select_rows(&xv, &parts[1])?,
+        y_val: labels(&parts[1]),
+        x_test: datasets::select_rows(&xv, &parts[2])?,
+        y_test: labels(&parts[2]),
+        n_rows: y.len(),
+        n_frauds: y.iter().filter(|&&b| b).count(),
+    };
+    eprintln!(
+        "data: {} ({} rows, {} frauds) loaded and split in {:.1}s; Amount mean {mean:.2}, std {std:.2} (train legit)",
+        path.display(),
+        s.n_rows,
+        s.n_frauds,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(s)
+}
+
+/// Mean and population std; a zero std becomes 1.
+fn mean_std(v: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = v.clone().count().max(1) as f64;
+    let mean = v.clone().sum::<f64>() / n;
+    let std = (v.map(|a| (a - mean) * (a - mean)).sum::<f64>() / n).sqrt();
+    (mean, if std > 0.0 { std } else { 1.0 })
+}
+
+fn count(y: &[bool]) -> usize {
+    y.iter().filter(|&&b| b).count()
+}
+
+/// A fresh detector of `kind` for the credit-card data: the classic
+/// 29-14-7-7-29 autoencoder, or the library's default AEGMM / VAEGMM net.
+pub fn creditcard_detector(
+    kind: DetectorKind,
+    n_features: usize,
+    standardize: bool,
+    device: Device,
+    recon: Option<&str>,
+) -> Result<Box<dyn Detector>> {
+    let recon = recon.map(parse_recon).transpose()?;
+    Ok(match kind {
+        DetectorKind::Ae => {
+            Box::new(OutlierAE::new(AeConfig { standardize, ..AeConfig::creditcard(n_features) }, device)?)
+        }
+        DetectorKind::Aegmm => {
+            let mut c = AegmmConfig { standardize, ..AegmmConfig::new(n_features) };
+            if let Some(r) = recon {
+                c.recon = r;
+            }
+            Box::new(OutlierAEGMM::new(c, device)?)
+        }
+        DetectorKind::Vaegmm => {
+            let mut c = VaegmmConfig { standardize, ..VaegmmConfig::new(n_features) };
+            if let Some(r) = recon {
+                c.recon = r;
+            }
+            Box::new(OutlierVAEGMM::new(c, device)?)
+        }
+    })
+}
+
+/// Instance scores as f64.
+fn scores_of(det: &dyn Detector, x: ArrayView2<f32>) -> Result<Vec<f64>> {
+    Ok(f64s(&det.score(x)?.instance))
+}
+
+/// The two thresholds of the protocol, both from the validation split: the
+/// `perc` percentile of its legitimate rows' scores, and the F1-best one.
+fn thresholds(val_scores: &[f64], y_val: &[bool], perc: f64) -> Result<(f64, metrics::BestThreshold)> {
+    let legit: Vec<f64> = val_scores.iter().zip(y_val).filter(|(_, &f)| !f).map(|(&s, _)| s).collect();
+    Ok((percentile(&legit, perc)?, metrics::best_f1_threshold(y_val, val_scores)?))
+}
+
+/// Runs the credit-card protocol for `kind`; prints the report and one JSON line.
+pub fn run_creditcard(kind: DetectorKind, name: &str, d: CreditCardDefaults) -> Result<()> {
+    let cli = CreditCardArgs::parse();
+    let args = &cli.common;
+    let device = Device::parse(&args.device)?;
+    std::fs::create_dir_all(&args.out).map_err(|e| OddityError::io(&args.out, e))?;
+    let split_seed = cli.split_seed.unwrap_or(args.seed);
+    let log_amount = match cli.amount.as_deref() {
+        None => d.log_amount,
+        Some("std") => false,
+        Some("log1p") => true,
+        Some(other) => return Err(OddityError::param("amount", format!("`{other}` is not std or log1p"))),
+    };
+    let s = creditcard_splits(args.data.as_deref(), cli.max_amount, log_amount, split_seed)?;
+    let standardize = cli.standardize.unwrap_or(d.standardize);
+    let fit = FitConfig {
+        epochs: args.epochs.unwrap_or(d.epochs),
+        batch_size: args.batch_size.unwrap_or(d.batch_size),
+        learning_rate: cli.lr.unwrap_or(d.learning_rate),
+        seed: args.seed,
+        verbose: !args.quiet,
+        validation_split: CC_FIT_VALIDATION,
+        early_stopping: Some(EarlyStopping {
+            patience: cli.patience.unwrap_or(d.patience),
+            min_delta: 0.0,
+            restore_best_weights: true,
+        }),
+        ..Default::default()
+    };
+    let new_detector = || creditcard_detector(kind, s.x_train.ncols(), standardize, device, args.recon.as_deref());
+
+    // What training adds: the same network, untrained (GMM fitted on its codes).
+    let baseline = if args.no_baseline {
+        None
+    } else {
+        let mut b = new_detector()?;
+        b.fit(s.x_train.view(), &FitConfig { epochs: 0, verbose: false, ..fit.clone() })?;
+        let sc = scores_of(b.as_ref(), s.x_test.view())?;
+        Some((metrics::roc_auc(&s.y_test, &sc)?, metrics::average_precision(&s.y_test, &sc)?, sc))
+    };
+
+    let mut det = new_detector()?;
+    eprintln!(
+        "training {} on {} legitimate rows ({} % held out for early stopping), up to {} epochs, batch {}, lr {}, \
+         standardize {}, device {}",
+        kind.name(),
+        s.x_train.nrows(),
+        CC_FIT_VALIDATION * 100.0,
+        fit.epochs,
+        fit.batch_size,
+        fit.learning_rate,
+        standardize,
+        args.device
+    );
+    let report = det.fit(s.x_train.view(), &fit)?;
+
+    // Thresholds from the validation split only; the test split is scored once.
+    let val_scores = scores_of(det.as_ref(), s.x_val.view())?;
+    let (perc_thr, best) = thresholds(&val_scores, &s.y_val, cli.percentile)?;
+    det.set_threshold(perc_thr)?;
+    let t = Instant::now();
+    let scores = scores_of(det.as_ref(), s.x_test.view())?;
+    let score_s = t.elapsed().as_secs_f64();
+    let ev = evaluate(&s.y_test, &scores, perc_thr)?;
+    let ev_f1 = evaluate(&s.y_test, &scores, best.threshold)?;
+    let val_auc = metrics::roc_auc(&s.y_val, &val_scores)?;
+    let val_ap = metrics::average_precision(&s.y_val, &val_scores)?;
+
+    let epochs_run = report.epochs.len();
+    println!("\n{} on credit-card fraud, seed {}, split seed {}", kind.name(), args.seed, split_seed);
+    println!(
+        "rows {} ({} frauds); train {} legitimate, validation {} ({} frauds), test {} ({} frauds)",
+        s.n_rows,
+        s.n_frauds,
+        s.x_train.nrows(),
+        s.y_val.len(),
+        count(&s.y_val),
+        ev.n,
+        ev.n_outliers
+    );
+    println!(
+        "trained in {:.1} s: {} epochs ({:.2} s/epoch), best epoch {}{}",
+        report.train_seconds,
+        epochs_run,
+        report.train_seconds / epochs_run.max(1) as f64,
+        report.best_epoch,
+        if report.stopped_early { ", stopped early" } else { "" }
+    );
+    println!("validation: ROC AUC {val_auc:.4}  AUPRC {val_ap:.4}");
+    println!("test: ROC AUC {:.4}  AUPRC {:.4}", ev.roc_auc, ev.auprc);
+    for (label, e) in [
+        (format!("{}th percentile of validation legit", cli.percentile), &ev),
+        ("F1-best on validation".into(), &ev_f1),
+    ] {
+        println!(
+            "threshold {:.4} ({label}):\n{}\nprecision {:.4}  recall {:.4}  F1 {:.4}",
+            e.threshold,
+            e.confusion(),
+            e.precision,
+            e.recall,
+            e.f1
+        );
+    }
+    if let Some((auc, ap, _)) = &baseline {
+        println!("untrained network: ROC AUC {auc:.4}  AUPRC {ap:.4}");
+    }
+    let rows_per_s = (!args.no_bench).then(|| s.x_test.nrows() as f64 / score_s);
+    if let Some(r) = rows_per_s {
+        println!("scoring: {:.0} rows/s ({} test rows, one call, default batch)", r, s.x_test.nrows());
+    }
+
+    let model_path = args.out.join(format!("{name}.oddity"));
+    det.save(&model_path)?;
+    println!("saved detector (percentile threshold): {}", model_path.display());
+    if !args.no_plots {
+        let p = |f: &str| args.out.join(format!("{name}_{f}.png"));
+        plot::plot_instance_scores(
+            p("scores"),
+            &scores,
+            Some(&s.y_test),
+            Some(perc_thr),
+            &format!("{} scores, credit-card test split, {}th percentile threshold", kind.name(), cli.percentile),
+        )?;
+        plot::plot_instance_scores(
+            p("scores_f1"),
+            &scores,
+            Some(&s.y_test),
+            Some(best.threshold),
+            &format!("{} scores, credit-card test split, F1-best validation threshold", kind.name()),
+        )?;
+        let mut curves = vec![CurveInput::new(kind.name(), s.y_test.clone(), scores.clone())];
+        if let Some((_, _, b)) = &baseline {
+            curves.push(CurveInput::new("untrained", s.y_test.clone(), b.clone()));
+        }
+        plot::plot_roc(p("roc"), &curves)?;
+        plot::plot_pr(p("pr"), &curves)?;
+        let train: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
+        let val: Option<Vec<f64>> = report.epochs.iter().map(|e| e.val_loss).collect();
+        if !train.is_empty() {
+            plot::plot_loss(p("loss"), &train, val.as_deref(), &format!("{} training loss", kind.name()))?;
+        }
+        println!("plots: {}", args.out.join(format!("{name}_*.png")).display());
+    }
+    let at = |e: &oddity::eval::Evaluation| {
+        serde_json::json!({"threshold": e.threshold, "precision": e.precision, "recall": e.recall, "f1": e.f1,
+            "tp": e.tp, "fp": e.fp})
+    };
+    let json = serde_json::json!({
+        "detector": kind.name(), "dataset": "creditcard", "seed": args.seed, "split_seed": split_seed,
+        "device": args.device, "epochs": fit.epochs, "epochs_run": epochs_run, "best_epoch": report.best_epoch,
+        "batch_size": fit.batch_size, "learning_rate": fit.learning_rate, "standardize": standardize,
+        "amount": if log_amount { "log1p" } else { "std" },
+        "train_seconds": report.train_seconds,
+        "seconds_per_epoch": report.train_seconds / epochs_run.max(1) as f64,
+        "percentile": cli.percentile, "threshold": perc_thr, "precision": ev.precision, "recall": ev.recall,
+        "f1": ev.f1, "roc_auc": ev.roc_auc, "auprc": ev.auprc, "best_f1": at(&ev_f1), "at_percentile": at(&ev),
+        "val_roc_auc": val_auc, "val_auprc": val_ap, "val_best_f1": best.f1,
+        "n_train": s.x_train.nrows(), "n_val": s.y_val.len(), "n_test": ev.n, "n_test_frauds": ev.n_outliers,
+        "max_amount": cli.max_amount, "scoring_rows_per_second": rows_per_s, "jitter_retries": report.jitter_retries,
+        "untrained": baseline.as_ref().map(|(auc, ap, _)| serde_json::json!({"roc_auc": auc, "auprc": ap})),
+    });
+    println!("{json}");
+    Ok(())
+}

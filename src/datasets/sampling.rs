@@ -66,7 +66,7 @@ pub fn create_outlier_batch(
     }
     picked.shuffle(&mut rng);
     let rows: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
-    Ok((select_rows(&x, &rows), picked.into_iter().map(|(_, f)| f).collect()))
+    Ok((select_rows(&x, &rows)?, picked.into_iter().map(|(_, f)| f).collect()))
 }
 
 /// Split row indices into sets of the given `fractions` (summing to 1), separately per class.
@@ -125,12 +125,13 @@ pub fn train_test_split(n: usize, test_fraction: f64, seed: u64) -> Result<(Vec<
     Ok((train, idx))
 }
 
-/// The rows `idx` of `x`, in that order (indices may repeat).
-///
-/// # Panics
-/// If an index is out of bounds, like [`ndarray::ArrayBase::select`].
-pub fn select_rows(x: &ArrayView2<f32>, idx: &[usize]) -> Array2<f32> {
-    x.select(Axis(0), idx)
+/// The rows `idx` of `x`, in that order (repeats allowed); an index past the
+/// last row is an error naming it.
+pub fn select_rows(x: &ArrayView2<f32>, idx: &[usize]) -> Result<Array2<f32>> {
+    if let Some(&bad) = idx.iter().find(|&&i| i >= x.nrows()) {
+        return Err(OddityError::param("idx", format!("row {bad} is out of range for {} rows", x.nrows())));
+    }
+    Ok(x.select(Axis(0), idx))
 }
 
 fn check_fractions(fractions: &[f64]) -> Result<()> {
@@ -256,7 +257,8 @@ mod tests {
     #[test]
     fn select_rows_picks_in_order() {
         let (x, _) = data();
-        let s = select_rows(&x.view(), &[5, 1, 5]);
+        let s = select_rows(&x.view(), &[5, 1, 5]).unwrap();
+        assert!(select_rows(&x.view(), &[100]).is_err());
         assert_eq!(s.column(0).to_vec(), [5.0, 1.0, 5.0]);
     }
 }

@@ -130,12 +130,12 @@ impl OutlierAE {
     pub fn reconstruct(&self, x: ArrayView2<f32>, batch_size: usize) -> Result<Array2<f32>> {
         common::check_score("OutlierAE", &self.state, &x, self.cfg.n_features)?;
         let tf = Transform::new(self.state.scaler.as_ref(), self.device);
+        let undo = self.state.scaler.as_ref().map(|s| s.tensors(self.device));
         let mut out = Vec::with_capacity(x.len());
         tch::no_grad(|| {
             common::for_batches(&x, batch_size.max(1), self.device, &tf, |_, xb| {
                 let mut xr = self.net.forward(&xb, false);
-                if let Some(s) = &self.state.scaler {
-                    let (m, sd) = s.tensors(self.device);
+                if let Some((m, sd)) = &undo {
                     xr = xr * sd + m;
                 }
                 out.extend(common::to_vec_f32(&xr));

@@ -237,6 +237,12 @@ impl OutlierVAEGMM {
         self.gmm.as_ref()
     }
 
+    /// Log-likelihood `log p(z)` of each row under the fitted mixture, averaged
+    /// over the scoring draws like the score (= minus the instance score).
+    pub fn log_likelihood(&self, x: ArrayView2<f32>, batch_size: usize) -> Result<ndarray::Array1<f32>> {
+        Ok(self.score_with(x, &PredictConfig { batch_size, ..Default::default() })?.instance.mapv(|e| -e))
+    }
+
     /// Loads a detector saved by [`Detector::save`]; fails if the file holds another kind.
     pub fn load(path: &Path, device: crate::Device) -> Result<Self> {
         Self::from_file(&persist::read(path)?, device)

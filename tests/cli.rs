@@ -1,0 +1,263 @@
+//! The `oddity` command-line tool, end to end through the built binary:
+//! fit, threshold, score, info for every detector; damaged files and bad CSV
+//! refused with exit status 1 and a one-line message.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const ROWS: usize = 300;
+
+/// Runs the binary with `args`, feeding `stdin` if given.
+fn oddity(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oddity"))
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run oddity");
+    if let Some(bytes) = stdin {
+        child.stdin.take().expect("stdin").write_all(bytes).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait for oddity")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs and requires success; returns stdout.
+fn ok(args: &[&str], stdin: Option<&[u8]>) -> String {
+    let out = oddity(args, stdin);
+    assert!(out.status.success(), "oddity {args:?} failed: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Runs and requires exit status 1 with one `error: ...` line; returns it.
+fn fails(args: &[&str], stdin: Option<&[u8]>) -> String {
+    let out = oddity(args, stdin);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "oddity {args:?} should fail; stderr: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// A CSV with a header and a text label in the middle: inliers near a
+/// 2-d plane in 5 dimensions, every 20th row an off-plane outlier.
+fn write_csv(dir: &Path) -> PathBuf {
+    let mut r = ChaCha8Rng::seed_from_u64(7);
+    let mut s = String::from("f1,f2,label,f3,f4,f5\n");
+    for i in 0..ROWS {
+        let (a, b): (f64, f64) = (r.random_range(-1.0..1.0), r.random_range(-1.0..1.0));
+        let mut row = [a, b, a + b, a - b, 0.5 * a];
+        let outlier = i % 20 == 0;
+        for v in row.iter_mut() {
+            *v += r.random_range(-0.05..0.05) + if outlier { r.random_range(-2.0..2.0) } else { 0.0 };
+        }
+        let label = if outlier { "attack" } else { "normal" };
+        s += &format!("{:.5},{:.5},{label},{:.5},\"{:.5}\",{:.5}\n", row[0], row[1], row[2], row[3], row[4]);
+    }
+    let path = dir.join("data.csv");
+    std::fs::write(&path, s).expect("write csv");
+    path
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Fits a detector with 2 epochs and returns its path.
+fn fit(dir: &Path, csv: &Path, kind: &str) -> PathBuf {
+    let det = dir.join(format!("{kind}.oddity"));
+    let args =
+        ["fit", "--detector", kind, "--train", s(csv), "--out", s(&det), "--epochs", "2", "--label-column", "label"];
+    let out = oddity(&[&args[..], &["--quiet", "--seed", "3"]].concat(), None);
+    assert!(out.status.success(), "fit {kind}: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("fitted"), "summary line expected: {}", text(&out.stderr));
+    det
+}
+
+fn full_cycle(kind: &str, name: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = write_csv(dir.path());
+    let det = fit(dir.path(), &csv, kind);
+
+    let t: f64 = ok(&["threshold", s(&det), "--data", s(&csv), "--percentile", "95", "--label-column", "label"], None)
+        .trim()
+        .parse()
+        .expect("threshold is a number");
+
+    let score_args = ["score", s(&det), s(&csv), "--label-column", "label"];
+    let first = ok(&score_args, None);
+    assert_eq!(first, ok(&score_args, None), "scoring is deterministic");
+    let data = std::fs::read(&csv).expect("read csv");
+    assert_eq!(first, ok(&["score", s(&det), "-", "--label-index", "3"], Some(&data)), "stdin");
+
+    let lines: Vec<&str> = first.lines().collect();
+    assert_eq!(lines.len(), ROWS);
+    let mut flagged = 0;
+    for line in &lines {
+        let (score, flag) = line.split_once(',').expect("score,is_outlier");
+        let score: f64 = score.parse().expect("score");
+        assert!(score.is_finite());
+        assert_eq!(flag == "1", score > t, "{line} vs threshold {t}");
+        flagged += usize::from(flag == "1");
+    }
+    // The 95th percentile of the same data flags about 5 % of it.
+    assert!((10..=20).contains(&flagged), "{flagged} flagged");
+
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&det)], None)).expect("info is JSON");
+    assert_eq!(info["kind"], kind);
+    assert_eq!(info["name"], name);
+    assert_eq!(info["fitted"], true);
+    assert_eq!(info["threshold"].as_f64(), Some(t));
+    assert_eq!(info["n_features"], 5);
+    assert_eq!(info["standardized"], true);
+    assert_eq!(info["training"]["epochs"], 2);
+    assert_eq!(info["config"]["n_features"], 5);
+    assert_eq!(info["gmm"].is_null(), kind == "ae");
+    assert!(!info["tensors"].as_array().expect("tensors").is_empty());
+}
+
+#[test]
+fn ae_fit_threshold_score_info() {
+    full_cycle("ae", "OutlierAE");
+}
+
+#[test]
+fn aegmm_fit_threshold_score_info() {
+    full_cycle("aegmm", "OutlierAEGMM");
+}
+
+#[test]
+fn vaegmm_fit_threshold_score_info() {
+    full_cycle("vaegmm", "OutlierVAEGMM");
+}
+
+#[test]
+fn unthresholded_and_damaged_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = write_csv(dir.path());
+    let det = fit(dir.path(), &csv, "ae");
+
+    // No threshold yet: scores with an empty is_outlier column, one warning.
+    let out = oddity(&["score", s(&det), s(&csv), "--label-column", "label", "--batch-size", "7"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), ROWS);
+    assert!(stdout.lines().all(|l| l.ends_with(',') && l.trim_end_matches(',').parse::<f32>().is_ok()));
+    assert_eq!(text(&out.stderr).matches("warning:").count(), 1);
+
+    let bytes = std::fs::read(&det).expect("read detector");
+    let truncated = dir.path().join("truncated.oddity");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    let flipped = dir.path().join("flipped.oddity");
+    let mut b = bytes.clone();
+    let last = b.len() - 3;
+    b[last] ^= 0x10;
+    std::fs::write(&flipped, &b).expect("write");
+
+    let cases = [
+        (&truncated, "truncated"),
+        (&flipped, "checksum"),
+        (&csv, "not an oddity detector file"),
+        (&dir.path().join("missing.oddity"), "missing.oddity"),
+    ];
+    for (path, what) in cases {
+        let err = fails(&["info", s(path)], None);
+        assert!(err.contains(what), "{what}: {err}");
+    }
+    let err = fails(&["score", s(&flipped), s(&csv), "--label-column", "label"], None);
+    assert!(err.contains("checksum"), "{err}");
+    // A refused threshold leaves the damaged file as it was.
+    let err =
+        fails(&["threshold", s(&truncated), "--data", s(&csv), "--percentile", "90", "--label-column", "label"], None);
+    assert!(err.contains("truncated"), "{err}");
+    assert_eq!(std::fs::read(&truncated).expect("read"), &bytes[..bytes.len() / 2]);
+}
+
+#[test]
+fn csv_errors_name_line_and_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("never.oddity");
+    let fit_on = |content: &str| {
+        let p = dir.path().join("bad.csv");
+        std::fs::write(&p, content).expect("write");
+        fails(&["fit", "--detector", "ae", "--train", s(&p), "--out", s(&out), "--epochs", "1", "-q"], None)
+    };
+    let err = fit_on("a,b,c\n1,2,3\n4,5,6\n7,x,9\n");
+    assert!(err.contains("line 4, column 2") && err.contains("`x` is not a number"), "{err}");
+    let err = fit_on("1,2,3\n4,5\n");
+    assert!(err.contains("line 2, column 3") && err.contains("expected 3 columns"), "{err}");
+    let err = fit_on("");
+    assert!(err.contains("line 1, column 1") && err.contains("empty"), "{err}");
+    let err = fit_on("a,b\n1,nan\n");
+    assert!(err.contains("line 2, column 2") && err.contains("finite"), "{err}");
+    let p = dir.path().join("good.csv");
+    std::fs::write(&p, "a,b\n1,2\n").expect("write");
+    let err = fails(&["fit", "--detector", "ae", "--train", s(&p), "--out", s(&out), "--label-column", "y"], None);
+    assert!(err.contains("no column named `y`"), "{err}");
+    // Stdin gets the same checks.
+    let err = fails(&["fit", "--detector", "ae", "--train", "-", "--out", s(&out)], Some(b"a,b\n1,2\n3,oops\n"));
+    assert!(err.contains("<stdin>, line 3, column 2"), "{err}");
+    assert!(!out.exists(), "no detector is written when the input is bad");
+}
+
+#[test]
+fn config_file_sets_detector_and_fit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = write_csv(dir.path());
+    let cfg = dir.path().join("ae.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[fit]
+epochs = 3
+learning_rate = 0.01
+
+[detector]
+n_features = 5
+standardize = false
+encoder = [{ units = 6, activation = "relu" }, { units = 2, activation = "linear" }]
+decoder = [{ units = 6, activation = "relu" }, { units = 5, activation = "linear" }]
+"#,
+    )
+    .expect("write config");
+    let det = dir.path().join("cfg.oddity");
+    let base = ["fit", "--detector", "ae", "--train", s(&csv), "--out", s(&det), "--label-column", "label", "-q"];
+    ok(&[&base[..], &["--config", s(&cfg)]].concat(), None);
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&det)], None)).expect("json");
+    assert_eq!(info["training"]["epochs"], 3);
+    assert_eq!(info["standardized"], false);
+    assert_eq!(info["config"]["encoder"][0]["units"], 6);
+    // Flags override the file's fit settings.
+    ok(&[&base[..], &["--config", s(&cfg), "--epochs", "1"]].concat(), None);
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&det)], None)).expect("json");
+    assert_eq!(info["training"]["epochs"], 1);
+    // Misspelt settings are refused, not ignored.
+    let json = dir.path().join("bad.json");
+    std::fs::write(&json, r#"{ "fit": { "epoch": 3 } }"#).expect("write");
+    let err = fails(&[&base[..], &["--config", s(&json)]].concat(), None);
+    assert!(err.contains("unknown field `fit.epoch`"), "{err}");
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let help = ok(&["--help"], None);
+    for cmd in ["fit", "threshold", "score", "info"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+    let fit_help = ok(&["fit", "--help"], None);
+    for flag in ["--detector", "--train", "--out", "--config", "--epochs", "--label-column", "--device", "--quiet"] {
+        assert!(fit_help.contains(flag), "{fit_help}");
+    }
+    let out = oddity(&["fit", "--detector", "nope"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("error:"), "{}", text(&out.stderr));
+}
