@@ -12,7 +12,8 @@
 //! `--data`, `$ODDITY_DATA_DIR`, `datasets/` or `../shared/datasets/` (see
 //! datasets/README.md).
 //!
-//! Time on 2 CPU cores: TODO.
+//! Time on 2 CPU cores: 10-20 s (1.5 s loading, 20-60 epochs of about 0.3 s
+//! before early stopping; libtorch on one thread, see `--threads`).
 //!
 //! Protocol (`examples/common/mod.rs`, `creditcard_splits`):
 //! - `Time` dropped. Every row kept: unlike the Keras reference we do not drop
@@ -25,13 +26,26 @@
 //!   fraud count by about ±10. The split seed is `--seed` unless
 //!   `--split-seed` is given, so results over seeds include split variance.
 //! - `Amount` standardised with the mean / std of the legitimate train rows
-//!   (nothing from validation or test leaks in). V1..V28 are left as they are.
+//!   (nothing from validation or test leaks in). With `--standardize true`
+//!   (the default here) the detector also standardises every column with the
+//!   statistics of its own training rows.
 //! - Training: the legitimate train rows only; 10 % of them are held out for
 //!   the validation loss that drives early stopping (the best weights are kept).
 //! - Thresholds, both from the validation split, never from the test split:
 //!   the 99.5th percentile of its legitimate rows' scores (`--percentile`;
 //!   flags about 0.5 % of legitimate traffic) and its F1-best threshold.
 //! - Test split scored once: ROC AUC, AUPRC, and P / R / F1 at both thresholds.
+//!
+//! Training defaults (`--batch-size`, `--lr`, `--epochs`, `--standardize`,
+//! `--amount` change them), chosen on validation ROC AUC / AUPRC only: Adam,
+//! batch 256, learning rate 3e-3, up to 200 epochs with patience 5 (1e-3 gave
+//! the same validation scores but often ran into the epoch cap); every feature
+//! standardised inside the detector (`AeConfig::creditcard` leaves them raw;
+//! over split seeds 0-2 standardising took the mean validation ROC AUC from
+//! 0.964 to 0.970 and AUPRC from 0.19 to 0.22); batch 32 as in Keras was no
+//! better and 5x slower; `ln(1 + Amount)` changed little. The network keeps the classic ReLU output, so it cannot
+//! reconstruct negative inputs; the Keras reference's L1 activity penalty on
+//! the 14-unit layer has no counterpart here.
 //!
 //!     cargo run --release --example creditcard_ae -- --seed 0 --out out
 
@@ -40,11 +54,12 @@ mod common;
 use common::CreditCardDefaults;
 
 fn main() {
+    // Chosen on the validation split of split seeds 0-2 (see the header).
     let defaults = CreditCardDefaults {
-        epochs: 100,
+        epochs: 200,
         batch_size: 256,
-        learning_rate: 1e-3,
-        standardize: false,
+        learning_rate: 3e-3,
+        standardize: true,
         patience: 5,
         log_amount: false,
     };

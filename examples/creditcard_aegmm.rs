@@ -15,7 +15,8 @@
 //! `--data`, `$ODDITY_DATA_DIR`, `datasets/` or `../shared/datasets/` (see
 //! datasets/README.md).
 //!
-//! Time on 2 CPU cores: TODO.
+//! Time on 2 CPU cores: 1-2 minutes (1.5 s loading, 20-60 epochs of about
+//! 1.8 s before early stopping; libtorch on one thread, see `--threads`).
 //!
 //! Protocol: as in `creditcard_ae` (see its header and `creditcard_splits` in
 //! `examples/common/mod.rs`): `Time` dropped, every row kept, one seeded
@@ -24,6 +25,10 @@
 //! train rows, training on those rows only (10 % held out for early
 //! stopping), thresholds from the validation split only (99.5th percentile of
 //! its legitimate rows' scores, and F1-best), the test split scored once.
+//!
+//! Training defaults: Adam, learning rate 1e-3, batch 256 (higher validation
+//! ROC AUC and AUPRC than the KDD example's 1024 on the two split seeds tried),
+//! up to 100 epochs with patience 5, inputs standardised in the detector.
 //!
 //!     cargo run --release --example creditcard_aegmm -- --seed 0 --out out
 
@@ -34,7 +39,7 @@ use common::CreditCardDefaults;
 fn main() {
     let defaults = CreditCardDefaults {
         epochs: 100,
-        batch_size: 1024,
+        batch_size: 256,
         learning_rate: 1e-3,
         standardize: true,
         patience: 5,

@@ -14,8 +14,8 @@
 #
 # Environment:
 #   FIELDS  comma-separated JSON fields, nested ones dotted (best_f1.f1);
-#           missing fields print as "-". Default: a set covering the KDD and
-#           credit-card examples.
+#           a field some runs lack prints as "-", one no run has is left out.
+#           Default: a set covering the KDD and credit-card examples.
 #   OUT     folder for logs, per-seed outputs and results.jsonl
 #           (default: out/multi_seed/EXAMPLE).
 # Needs bash, cargo and python3 (standard library only).
@@ -48,6 +48,8 @@ def fmt(v):
 runs = [json.loads(line) for line in open(path) if line.strip()]
 if not runs:
     sys.exit(f"{path}: no results")
+# Fields no run has (e.g. best_f1.* for the KDD examples) are left out.
+fields = [f for f in fields if any(get(r, f) is not None for r in runs)]
 print("| seed | " + " | ".join(fields) + " |")
 print("|---" * (len(fields) + 1) + "|")
 for r in runs:
@@ -57,7 +59,12 @@ for name, fn in [("median", statistics.median), ("min", min), ("max", max)]:
     for f in fields:
         vals = [get(r, f) for r in runs]
         nums = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        cells.append(fmt(float(fn(nums))) if nums and len(nums) == len(vals) else "-")
+        if not nums or len(nums) != len(vals):
+            cells.append("-")
+            continue
+        v = fn(nums)
+        # Counts (epochs) stay integers unless a median falls between two.
+        cells.append(fmt(int(v) if all(isinstance(n, int) for n in nums) and v == int(v) else float(v)))
     print(f"| **{name}** | " + " | ".join(cells) + " |")
 print(f"\n{len(runs)} runs from {path}")
 PY

@@ -22,6 +22,28 @@ pub(crate) struct Step {
     pub train: bool,
 }
 
+/// Sets libtorch's intra-op thread count for a scope and restores it on drop
+/// (also when training fails).
+pub(crate) struct ThreadScope(Option<i32>);
+
+impl ThreadScope {
+    pub(crate) fn new(threads: Option<usize>) -> Self {
+        ThreadScope(threads.map(|t| {
+            let prev = tch::get_num_threads();
+            tch::set_num_threads(t as i32);
+            prev
+        }))
+    }
+}
+
+impl Drop for ThreadScope {
+    fn drop(&mut self) {
+        if let Some(prev) = self.0 {
+            tch::set_num_threads(prev);
+        }
+    }
+}
+
 /// Splits `n` rows into (train, validation) index tensors, seeded.
 pub(crate) fn split_rows(n: usize, cfg: &FitConfig) -> Result<(Vec<i64>, Vec<i64>)> {
     if cfg.validation_split <= 0.0 {
@@ -124,6 +146,7 @@ pub(crate) fn train_monitored(
     loss_fn: &mut dyn FnMut(&Tensor, Step) -> Result<Tensor>,
     mut monitor: Option<Monitor<'_>>,
 ) -> Result<TrainReport> {
+    let _threads = ThreadScope::new(cfg.threads);
     let device = x.device();
     let n = x.size()[0] as usize;
     let bs = cfg.batch_size.min(n).max(1);
