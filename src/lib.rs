@@ -32,6 +32,7 @@ pub mod gmm;
 pub mod imbalance;
 pub mod metrics;
 pub mod nn;
+pub(crate) mod optim;
 pub mod percentile;
 pub mod persist;
 pub mod plot;

@@ -358,10 +358,14 @@ impl DetectorFile {
         }
     }
 
-    /// The fitted mixture, required for GMM detectors that were fitted.
-    pub(crate) fn gmm(&self) -> Result<Option<GmmState>> {
+    /// The fitted mixture, required for GMM detectors that were fitted, and
+    /// checked against the configured `k` components in `d` dimensions.
+    pub(crate) fn gmm(&self, k: usize, d: usize) -> Result<Option<GmmState>> {
         match (&self.meta.gmm, self.meta.fitted) {
             (None, true) => Err(format_err(&self.path, "fitted GMM detector without GMM parameters")),
+            (Some(g), _) if g.k != k || g.d != d => {
+                Err(format_err(&self.path, format!("GMM has K={}, D={}; the config needs K={k}, D={d}", g.k, g.d)))
+            }
             (g, _) => Ok(g.clone()),
         }
     }

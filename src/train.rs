@@ -10,10 +10,10 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
+use tch::{nn, Kind, Tensor};
 
 use crate::error::{OddityError, Result};
-use crate::fit::{EpochStats, FitConfig, Optimizer, TrainReport};
+use crate::fit::{EpochStats, FitConfig, TrainReport};
 use crate::rng;
 
 /// Whether a loss is computed for training (dropout on, gradients) or validation.
@@ -63,23 +63,6 @@ pub(crate) fn split_rows(n: usize, cfg: &FitConfig) -> Result<(Vec<i64>, Vec<i64
     let perm = rng::permutation(&mut rng::rng(cfg.seed, rng::STREAM_SPLIT), n);
     let (train, val) = perm.split_at(n - n_val);
     Ok((train.to_vec(), val.to_vec()))
-}
-
-fn build_optimizer(vs: &nn::VarStore, cfg: &FitConfig) -> Result<nn::Optimizer> {
-    let lr = cfg.learning_rate;
-    let opt = match cfg.optimizer {
-        Optimizer::Adam { beta1, beta2, eps, weight_decay } => {
-            nn::Adam { beta1, beta2, wd: weight_decay, eps, amsgrad: false }.build(vs, lr)?
-        }
-        Optimizer::AdamW { beta1, beta2, eps, weight_decay } => {
-            nn::AdamW { beta1, beta2, wd: weight_decay, eps, amsgrad: false }.build(vs, lr)?
-        }
-        Optimizer::Sgd { momentum } => nn::Sgd { momentum, ..Default::default() }.build(vs, lr)?,
-        Optimizer::RmsProp { alpha, eps, momentum } => {
-            nn::RmsProp { alpha, eps, momentum, centered: false, wd: 0.0 }.build(vs, lr)?
-        }
-    };
-    Ok(opt)
 }
 
 fn snapshot(vs: &nn::VarStore) -> HashMap<String, Tensor> {
@@ -151,7 +134,7 @@ pub(crate) fn train_monitored(
     let n = x.size()[0] as usize;
     let bs = cfg.batch_size.min(n).max(1);
     let steps = n.div_ceil(bs);
-    let mut opt = build_optimizer(vs, cfg)?;
+    let mut opt = crate::optim::Optim::new(vs, cfg)?;
     let mut shuffle_rng = rng::rng(cfg.seed, rng::STREAM_SHUFFLE);
     let (pb, lines) = progress(cfg, label, (cfg.epochs * steps) as u64);
 

@@ -242,18 +242,7 @@ impl Detector for OutlierAE {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        persist::write(
-            path,
-            &persist::Payload {
-                kind: DetectorKind::Ae,
-                config_json: common::json(&self.cfg)?,
-                extra_json: "null".into(),
-                vs: &self.net.vs,
-                state: &self.state,
-                gmm: None,
-                device: self.device,
-            },
-        )
+        common::save(path, DetectorKind::Ae, &self.cfg, &self.net.vs, &self.state, None, self.device)
     }
 
     fn train_report(&self) -> Option<&TrainReport> {

@@ -156,12 +156,7 @@ impl OutlierAEGMM {
         let mut det = OutlierAEGMM::new(cfg, device).map_err(|e| f.invalid(e))?;
         f.load_vars(&det.net.vs)?;
         f.check_scaler(det.cfg.n_features)?;
-        det.gmm = f.gmm()?;
-        if let Some(g) = &det.gmm {
-            if g.k != det.cfg.gmm.n_gmm || g.d != det.cfg.z_dim() {
-                return Err(f.invalid(OddityError::Numerical("GMM shape does not match the config".into())));
-            }
-        }
+        det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
         det.state = f.fitted_state();
         Ok(det)
     }
@@ -240,18 +235,7 @@ impl Detector for OutlierAEGMM {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        persist::write(
-            path,
-            &persist::Payload {
-                kind: DetectorKind::Aegmm,
-                config_json: common::json(&self.cfg)?,
-                extra_json: "null".into(),
-                vs: &self.net.vs,
-                state: &self.state,
-                gmm: self.gmm.as_ref(),
-                device: self.device,
-            },
-        )
+        common::save(path, DetectorKind::Aegmm, &self.cfg, &self.net.vs, &self.state, self.gmm.as_ref(), self.device)
     }
 
     fn train_report(&self) -> Option<&TrainReport> {

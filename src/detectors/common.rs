@@ -138,3 +138,18 @@ pub(crate) fn parameters(vs: &tch::nn::VarStore) -> Vec<(String, Vec<f32>)> {
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
+
+/// Writes a detector file (atomically) from its parts.
+pub(crate) fn save<C: serde::Serialize>(
+    path: &std::path::Path,
+    kind: crate::detector::DetectorKind,
+    cfg: &C,
+    vs: &tch::nn::VarStore,
+    state: &Fitted,
+    gmm: Option<&crate::gmm::GmmState>,
+    device: Device,
+) -> Result<()> {
+    let payload =
+        crate::persist::Payload { kind, config_json: json(cfg)?, extra_json: "null".into(), vs, state, gmm, device };
+    crate::persist::write(path, &payload)
+}

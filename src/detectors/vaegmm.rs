@@ -254,12 +254,7 @@ impl OutlierVAEGMM {
         let mut det = OutlierVAEGMM::new(cfg, device).map_err(|e| f.invalid(e))?;
         f.load_vars(&det.net.vs)?;
         f.check_scaler(det.cfg.n_features)?;
-        det.gmm = f.gmm()?;
-        if let Some(g) = &det.gmm {
-            if g.k != det.cfg.gmm.n_gmm || g.d != det.cfg.z_dim() {
-                return Err(f.invalid(OddityError::Numerical("GMM shape does not match the config".into())));
-            }
-        }
+        det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
         det.state = f.fitted_state();
         Ok(det)
     }
@@ -384,18 +379,7 @@ impl Detector for OutlierVAEGMM {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        persist::write(
-            path,
-            &persist::Payload {
-                kind: DetectorKind::Vaegmm,
-                config_json: common::json(&self.cfg)?,
-                extra_json: "null".into(),
-                vs: &self.net.vs,
-                state: &self.state,
-                gmm: self.gmm.as_ref(),
-                device: self.device,
-            },
-        )
+        common::save(path, DetectorKind::Vaegmm, &self.cfg, &self.net.vs, &self.state, self.gmm.as_ref(), self.device)
     }
 
     fn train_report(&self) -> Option<&TrainReport> {
