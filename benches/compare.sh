@@ -10,7 +10,9 @@
 #   benches/compare.sh                 # 10 epochs each, seed 1, both detectors, all peers
 #   EPOCHS=50 benches/compare.sh       # the full protocol (Alibi then takes ~1 h per detector)
 #   PEERS="torch" benches/compare.sh   # skip Alibi Detect
+#   RUNS="oddity torch" benches/compare.sh  # rerun these, keep stored Alibi runs in the table
 #   DETECTORS="aegmm" benches/compare.sh
+#   SUMMARY_ONLY=1 benches/compare.sh  # reprint the table from the stored runs
 #
 # The peers' virtualenv (TensorFlow, Alibi Detect, PyTorch; ~7.6 GB) is
 # created once in ~/.cache/oddity/peers-venv from ../shared/peers/requirements-peers.txt.
@@ -25,7 +27,10 @@ detectors="${DETECTORS:-aegmm vaegmm}"
 peer_list="${PEERS:-torch alibi}"
 mkdir -p "$out"
 
+summary_only="${SUMMARY_ONLY:-0}"
+runs="${RUNS:-oddity $peer_list}"   # which of oddity/torch/alibi to (re)run
 [ -d "$peers" ] || { echo "peers not found at $peers (set PEERS_DIR)" >&2; exit 1; }
+if [ "$summary_only" != 1 ]; then
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import torch, alibi_detect' 2>/dev/null; then
   echo "[compare] creating the peers' virtualenv in $venv (one time, several GB)" >&2
   python3 -m venv "$venv"
@@ -33,6 +38,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import torch, alibi_d
 fi
 "$repo/scripts/setup.sh"
 (cd "$repo" && cargo build --release -q --example kdd_aegmm --example kdd_vaegmm)
+fi
 
 # run NAME CMD...: runs CMD under /usr/bin/time, keeps the last JSON line and max RSS.
 run() {
@@ -43,9 +49,11 @@ run() {
   awk -F': ' '/Maximum resident set size/ {print $2}' "$out/$name.err" > "$out/$name.rss"
 }
 
+wanted() { [[ " $runs " == *" $1 "* ]] && [ "$summary_only" != 1 ]; }
 for d in $detectors; do
-  run "oddity_$d" "$repo/target/release/examples/kdd_$d" --epochs "$epochs" --seed "$seed" --quiet --no-plots --no-baseline --out "$out/oddity_$d"
+  wanted oddity && run "oddity_$d" "$repo/target/release/examples/kdd_$d" --epochs "$epochs" --seed "$seed" --quiet --no-plots --no-baseline --out "$out/oddity_$d"
   for p in $peer_list; do
+    wanted "$p" || continue
     case $p in
       torch) run "torch_$d" "$venv/bin/python" "$peers/torch_aegmm.py" --detector "$d" --epochs "$epochs" --seed "$seed" --verbose 0 ;;
       alibi) run "alibi_$d" "$venv/bin/python" "$peers/alibi_kdd.py" --detector "$d" --epochs "$epochs" --seed "$seed" --verbose 0 ;;
