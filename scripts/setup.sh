@@ -14,7 +14,8 @@ set -euo pipefail
 
 TORCH_VERSION="2.13.0"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${ODDITY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oddity}"
+home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
+cache="${ODDITY_CACHE:-${XDG_CACHE_HOME:-$home/.cache}/oddity}"
 target="$cache/torch-$TORCH_VERSION"
 log() { echo "[oddity setup] $*" >&2; }
 

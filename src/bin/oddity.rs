@@ -148,6 +148,13 @@ struct ThresholdArgs {
     percentile: f64,
     #[command(flatten)]
     label: LabelArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Where and in what batches a loaded detector scores.
+#[derive(Args, Debug)]
+struct RunArgs {
     /// Rows per forward pass.
     #[arg(long, value_name = "N", default_value_t = oddity::detector::DEFAULT_SCORE_BATCH)]
     batch_size: usize,
@@ -166,12 +173,8 @@ struct ScoreArgs {
     data: PathBuf,
     #[command(flatten)]
     label: LabelArgs,
-    /// Rows per forward pass.
-    #[arg(long, value_name = "N", default_value_t = oddity::detector::DEFAULT_SCORE_BATCH)]
-    batch_size: usize,
-    /// cpu, cuda, cuda:N, or auto.
-    #[arg(long, default_value = "cpu", value_parser = parse_device)]
-    device: Device,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -386,9 +389,9 @@ fn fit_summary(kind: DetectorKind, dim: &(usize, usize), r: &TrainReport, out: &
 // ---------------------------------------------------------------- threshold
 
 fn threshold(a: ThresholdArgs) -> Result<()> {
-    let mut det = oddity::load_any(&a.detector, a.device)?;
+    let mut det = oddity::load_any(&a.detector, a.run.device)?;
     let (x, _) = read_csv(&a.data, &a.label.csv_options())?;
-    let cfg = PredictConfig { batch_size: a.batch_size, return_feature_score: false, ..Default::default() };
+    let cfg = PredictConfig { batch_size: a.run.batch_size, return_feature_score: false, ..Default::default() };
     let t = det.infer_threshold_with(x.view(), a.percentile, &cfg)?;
     det.save(&a.detector)?;
     print_out(&format!("{t}\n"))
@@ -397,9 +400,9 @@ fn threshold(a: ThresholdArgs) -> Result<()> {
 // ---------------------------------------------------------------- score
 
 fn score(a: ScoreArgs) -> Result<()> {
-    let det = oddity::load_any(&a.detector, a.device)?;
+    let det = oddity::load_any(&a.detector, a.run.device)?;
     let (x, _) = read_csv(&a.data, &a.label.csv_options())?;
-    let cfg = PredictConfig { batch_size: a.batch_size, return_feature_score: false, ..Default::default() };
+    let cfg = PredictConfig { batch_size: a.run.batch_size, return_feature_score: false, ..Default::default() };
     let scores = det.score_with(x.view(), &cfg)?;
     let threshold = det.threshold();
     if threshold.is_none() {
