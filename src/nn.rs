@@ -129,7 +129,7 @@ impl Mlp {
             h = act.apply(h.linear(w, Some(b)));
             if *p > 0.0 && train {
                 let mask = rng::dropout_mask(&mut self.dropout_rng.borrow_mut(), &h.size(), *p, h.device());
-                h = h * mask;
+                h *= mask;
             }
         }
         h
