@@ -129,7 +129,12 @@ impl Mlp {
             h = act.apply(h.linear(w, Some(b)));
             if *p > 0.0 && train {
                 let mask = rng::dropout_mask(&mut self.dropout_rng.borrow_mut(), &h.size(), *p, h.device());
-                h *= mask;
+                // Not in place: autograd saved `h` (the activation's output)
+                // for the backward pass.
+                #[allow(clippy::assign_op_pattern)]
+                {
+                    h = h * mask;
+                }
             }
         }
         h
