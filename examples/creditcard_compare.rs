@@ -81,11 +81,7 @@ fn split(args: &common::Args) -> Result<Split> {
     let y = &cc.is_fraud;
     let parts = datasets::stratified_split(y, &[0.64, 0.16, 0.20], args.seed)?;
     let mut x = cc.x;
-    let a = x.ncols() - 1;
-    let amounts: Vec<f64> = parts[0].iter().map(|&i| f64::from(x[[i, a]])).collect();
-    let mean = amounts.iter().sum::<f64>() / amounts.len() as f64;
-    let std = (amounts.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / amounts.len() as f64).sqrt().max(1e-12);
-    x.column_mut(a).mapv_inplace(|v| ((f64::from(v) - mean) / std) as f32);
+    datasets::standardize_amount(&mut x, &parts[0])?;
     let part = |k: usize| -> Result<(Array2<f32>, Vec<bool>)> {
         Ok((datasets::select_rows(&x.view(), &parts[k])?, parts[k].iter().map(|&i| y[i]).collect()))
     };

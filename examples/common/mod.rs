@@ -337,8 +337,7 @@ pub fn creditcard_splits(
         // Amounts are >= 0 in this file; ln_1p keeps 0 at 0.
         x.column_mut(a).mapv_inplace(|v| v.max(0.0).ln_1p());
     }
-    let (mean, std) = mean_std(train.iter().map(|&i| x[[i, a]] as f64));
-    x.column_mut(a).mapv_inplace(|v| ((v as f64 - mean) / std) as f32);
+    let (mean, std) = datasets::standardize_amount(&mut x, &train)?;
 
     let xv = x.view();
     let s = CreditCardSplits {
@@ -358,14 +357,6 @@ pub fn creditcard_splits(
         t.elapsed().as_secs_f64()
     );
     Ok(s)
-}
-
-/// Mean and population std; a zero std becomes 1.
-fn mean_std(v: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
-    let n = v.clone().count().max(1) as f64;
-    let mean = v.clone().sum::<f64>() / n;
-    let std = (v.map(|a| (a - mean) * (a - mean)).sum::<f64>() / n).sqrt();
-    (mean, if std > 0.0 { std } else { 1.0 })
 }
 
 fn count(y: &[bool]) -> usize {

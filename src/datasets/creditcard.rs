@@ -179,6 +179,26 @@ pub fn read_creditcard<R: BufRead>(mut reader: R, source_name: &str, prep: &Cred
     Ok(CreditCardData { x, is_fraud, feature_names: names[first..30].to_vec() })
 }
 
+/// Standardises `Amount` (the last column of `x`, as the loader returns it
+/// with `AmountTransform::Raw` or `Log1p`) with the mean and population std of
+/// the rows `fit_rows` only, e.g. the training rows of a split, so that
+/// nothing about validation or test rows leaks into the inputs.
+/// (`AmountTransform::Standardize` fits on every loaded row instead.)
+/// Returns the mean and std used.
+pub fn standardize_amount(x: &mut Array2<f32>, fit_rows: &[usize]) -> Result<(f64, f64)> {
+    if fit_rows.is_empty() || x.ncols() == 0 {
+        return Err(OddityError::EmptyInput("no rows to fit the Amount standardization on".into()));
+    }
+    let a = x.ncols() - 1;
+    if let Some(&bad) = fit_rows.iter().find(|&&i| i >= x.nrows()) {
+        return Err(OddityError::param("fit_rows", format!("row {bad} is out of range for {} rows", x.nrows())));
+    }
+    let amounts: Vec<f64> = fit_rows.iter().map(|&i| f64::from(x[[i, a]])).collect();
+    let (mean, std) = mean_std(&amounts);
+    x.column_mut(a).mapv_inplace(|v| ((f64::from(v) - mean) / std) as f32);
+    Ok((mean, std))
+}
+
 /// The 31 header names: Time, V1..V28, Amount, Class.
 fn column_names() -> Vec<String> {
     let mut names = vec!["Time".to_string()];
@@ -307,5 +327,17 @@ mod tests {
         assert!(matches!(read(&sample(), &prep), Err(OddityError::EmptyInput(_))));
         let prep = CreditCardPrep { max_amount: Some(f64::NAN), ..Default::default() };
         assert!(matches!(read(&sample(), &prep), Err(OddityError::InvalidParameter { .. })));
+    }
+
+    #[test]
+    fn standardize_amount_fits_on_the_given_rows_only() {
+        // Amount column (last) = 1, 3 on the fit rows, 100 elsewhere: mean 2, std 1.
+        let mut x = ndarray::array![[0.5f32, 1.0], [0.5, 3.0], [0.5, 100.0]];
+        let (mean, std) = standardize_amount(&mut x, &[0, 1]).unwrap();
+        assert_eq!((mean, std), (2.0, 1.0));
+        assert_eq!(x.column(1).to_vec(), vec![-1.0, 1.0, 98.0]);
+        assert_eq!(x.column(0).to_vec(), vec![0.5; 3]);
+        assert!(standardize_amount(&mut x, &[]).is_err());
+        assert!(standardize_amount(&mut x, &[3]).is_err());
     }
 }

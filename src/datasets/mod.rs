@@ -9,7 +9,8 @@ mod lookup;
 mod sampling;
 
 pub use creditcard::{
-    fetch_creditcard, load_creditcard, read_creditcard, AmountTransform, CreditCardData, CreditCardPrep,
+    fetch_creditcard, load_creditcard, read_creditcard, standardize_amount, AmountTransform, CreditCardData,
+    CreditCardPrep,
 };
 pub use kdd::{
     fetch_kdd, load_kdd, read_kdd, AttackFamily, KddData, KddFeatures, FLAGS, KDD_COLUMNS, PROTOCOLS, SERVICES,
