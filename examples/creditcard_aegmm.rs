@@ -44,6 +44,7 @@ fn main() {
         standardize: true,
         patience: 5,
         log_amount: false,
+        score: oddity::FeatureScore::Squared,
     };
     if let Err(e) = common::run_creditcard(oddity::DetectorKind::Aegmm, "creditcard_aegmm", defaults) {
         eprintln!("error: {e}");

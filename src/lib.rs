@@ -46,7 +46,7 @@ pub mod validate;
 
 pub use detector::{Detector, DetectorKind, Meta, OutlierFlags, OutlierType, PredictConfig, Prediction, Scores};
 pub use detectors::{
-    AeConfig, AegmmConfig, ElboStd, GmmSettings, OutlierAE, OutlierAEGMM, OutlierVAEGMM, VaegmmConfig,
+    AeConfig, AegmmConfig, ElboStd, FeatureScore, GmmSettings, OutlierAE, OutlierAEGMM, OutlierVAEGMM, VaegmmConfig,
 };
 pub use device::Device;
 pub use error::{OddityError, Result};

@@ -33,6 +33,56 @@ fn feature_score_is_squared_reconstruction_error() {
 }
 
 #[test]
+fn log_normalized_feature_score_matches_its_formula() {
+    // ln(1 + r² / s), s = mean r² per feature over the rows trained on
+    // (validation_split 0, so every row), r from `reconstruct`.
+    let mut cfg = AeConfig::symmetric(6, &[8], 3, Activation::Tanh);
+    cfg.standardize = false;
+    cfg.score = FeatureScore::LogNormalized;
+    let x_train = common::inliers(1, 512, 6);
+    let mut det = OutlierAE::new(cfg, Device::Cpu).unwrap();
+    det.fit(x_train.view(), &FitConfig { validation_split: 0.0, ..small_cfg() }).unwrap();
+    let r2_train = (&x_train - &det.reconstruct(x_train.view(), 100).unwrap()).mapv(|d| (d as f64) * (d as f64));
+    let s = r2_train.mean_axis(Axis(0)).unwrap();
+    let x = common::inliers(2, 20, 6);
+    let r2 = (&x - &det.reconstruct(x.view(), 7).unwrap()).mapv(|d| (d as f64) * (d as f64));
+    let fs = det.score(x.view()).unwrap().feature.unwrap();
+    for (row_fs, row_r2) in fs.axis_iter(Axis(0)).zip(r2.axis_iter(Axis(0))) {
+        for ((a, r), sj) in row_fs.iter().zip(row_r2.iter()).zip(s.iter()) {
+            assert_abs_diff_eq!(*a as f64, (r / sj).ln_1p(), epsilon = 1e-4);
+        }
+    }
+}
+
+#[test]
+fn log_normalized_survives_save_and_load() {
+    let mut cfg = AeConfig::symmetric(6, &[8], 3, Activation::Tanh);
+    cfg.score = FeatureScore::LogNormalized;
+    let mut det = OutlierAE::new(cfg, Device::Cpu).unwrap();
+    det.fit(common::inliers(1, 512, 6).view(), &small_cfg()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ae.oddity");
+    det.save(&path).unwrap();
+    let back = OutlierAE::load(&path, Device::Cpu).unwrap();
+    assert_eq!(back.config().score, FeatureScore::LogNormalized);
+    let x = common::inliers(2, 40, 6);
+    assert_eq!(det.score(x.view()).unwrap().instance, back.score(x.view()).unwrap().instance);
+    // The squared score of the same network is a different function.
+    assert_ne!(det.score(x.view()).unwrap().instance, fitted(true).score(x.view()).unwrap().instance);
+}
+
+#[test]
+fn config_without_score_field_reads_as_squared() {
+    // Files and config files written before `score` existed.
+    let json = r#"{"n_features":2,"encoder":[{"units":1,"activation":"tanh"}],
+        "decoder":[{"units":2,"activation":"linear"}],"standardize":true}"#;
+    let cfg: AeConfig = serde_json::from_str(json).unwrap();
+    assert_eq!(cfg.score, FeatureScore::Squared);
+    assert_eq!(FeatureScore::parse("lognorm").unwrap(), FeatureScore::LogNormalized);
+    assert!(FeatureScore::parse("cubed").is_err());
+}
+
+#[test]
 fn instance_score_is_mean_of_top_feature_scores() {
     let det = fitted(true);
     let x = common::inliers(3, 30, 6);
@@ -275,6 +325,7 @@ fn bad_architecture_is_an_error() {
         encoder: vec![],
         decoder: vec![Layer::new(4, Activation::Linear)],
         standardize: true,
+        score: Default::default(),
     };
     assert!(OutlierAE::new(cfg, Device::Cpu).is_err());
 }

@@ -1,9 +1,10 @@
 //! `OutlierAE`: autoencoder reconstruction error.
 //!
 //! Feature score = squared reconstruction error per feature (in standardized
-//! units when `standardize` is on); instance score = mean of the largest
-//! `outlier_perc` % of a row's feature scores (all of them by default, i.e.
-//! the row's MSE), as in Alibi Detect.
+//! units when `standardize` is on), or optionally its log-ratio to the
+//! feature's typical training error ([`FeatureScore`]); instance score = mean
+//! of the largest `outlier_perc` % of a row's feature scores (all of them by
+//! default, i.e. the row's MSE), as in Alibi Detect.
 
 use std::path::Path;
 
@@ -30,6 +31,36 @@ pub struct AeConfig {
     pub decoder: Vec<Layer>,
     /// Standardize inputs with mean/std fitted on the training inliers.
     pub standardize: bool,
+    /// How a feature's residual becomes its score; files written before this
+    /// option existed read as the default.
+    #[serde(default)]
+    pub score: FeatureScore,
+}
+
+/// How the residual `r_j = x_j - x̂_j` of feature `j` becomes its feature score.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureScore {
+    /// `r_j²`, Alibi Detect's score.
+    #[default]
+    Squared,
+    /// `ln(1 + r_j² / s_j)`, with `s_j` the mean of `r_j²` over the training
+    /// inliers (measured after training). Each feature is judged against its
+    /// own typical error, so features the network never learns to reconstruct
+    /// stop drowning out the others, and the log keeps one extreme feature from
+    /// outweighing several clearly abnormal ones.
+    LogNormalized,
+}
+
+impl FeatureScore {
+    /// Parses `squared` or `lognorm` (as the command-line tools spell them).
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "squared" => Ok(FeatureScore::Squared),
+            "lognorm" | "log_normalized" => Ok(FeatureScore::LogNormalized),
+            other => Err(OddityError::param("score", format!("`{other}` is not squared or lognorm"))),
+        }
+    }
 }
 
 impl AeConfig {
@@ -45,6 +76,7 @@ impl AeConfig {
             encoder: layers(&enc, activation, activation),
             decoder: layers(&dec, activation, Activation::Linear),
             standardize: true,
+            score: FeatureScore::Squared,
         }
     }
 
@@ -55,6 +87,7 @@ impl AeConfig {
             encoder: vec![Layer::new(14, Activation::Tanh), Layer::new(7, Activation::Relu)],
             decoder: vec![Layer::new(7, Activation::Tanh), Layer::new(n_features, Activation::Relu)],
             standardize: false,
+            score: FeatureScore::Squared,
         }
     }
 
@@ -104,6 +137,14 @@ pub struct OutlierAE {
     device: Device,
     net: AeNet,
     state: Fitted,
+    /// Per-feature mean squared training residual, for [`FeatureScore::LogNormalized`].
+    residual_scale: Option<Vec<f32>>,
+}
+
+/// What an AE file stores beside the common state.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct AeExtra {
+    residual_scale: Option<Vec<f32>>,
 }
 
 impl OutlierAE {
@@ -112,7 +153,7 @@ impl OutlierAE {
         cfg.validate()?;
         let device = device.resolve()?;
         let net = AeNet::build(&cfg, device, 0);
-        Ok(OutlierAE { cfg, device, net, state: Fitted::default() })
+        Ok(OutlierAE { cfg, device, net, state: Fitted::default(), residual_scale: None })
     }
 
     /// Every weight as (name, values); for tests and inspection.
@@ -157,7 +198,58 @@ impl OutlierAE {
         f.load_vars(&det.net.vs)?;
         f.check_scaler(det.cfg.n_features)?;
         det.state = f.fitted_state();
+        let extra: Option<AeExtra> = f.extra()?;
+        det.residual_scale = extra.and_then(|e| e.residual_scale);
+        det.check_residual_scale().map_err(|e| f.invalid(e))?;
         Ok(det)
+    }
+
+    /// A fitted `LogNormalized` detector needs one positive finite scale per feature.
+    fn check_residual_scale(&self) -> Result<()> {
+        if !self.state.fitted || self.cfg.score != FeatureScore::LogNormalized {
+            return Ok(());
+        }
+        match &self.residual_scale {
+            Some(s) if s.len() == self.cfg.n_features && s.iter().all(|v| v.is_finite() && *v > 0.0) => Ok(()),
+            Some(s) => Err(OddityError::param(
+                "residual_scale",
+                format!("needs {} positive finite values, has {} (or a bad value)", self.cfg.n_features, s.len()),
+            )),
+            None => Err(OddityError::param("residual_scale", "missing for score = log_normalized")),
+        }
+    }
+
+    /// Mean squared residual per feature over `x` (already transformed, on the device).
+    fn mean_square_residual(&self, x: &Tensor) -> Result<Vec<f32>> {
+        let n = x.size()[0];
+        let mut sum = Tensor::zeros([self.cfg.n_features as i64], (Kind::Double, self.device));
+        tch::no_grad(|| {
+            let mut start = 0;
+            while start < n {
+                let len = (n - start).min(crate::detector::DEFAULT_SCORE_BATCH as i64);
+                let xb = x.narrow(0, start, len);
+                let r2 = (self.net.forward(&xb, false) - &xb).square();
+                sum += r2.sum_dim_intlist(0, false, Kind::Double);
+                start += len;
+            }
+        });
+        let mean: Vec<f64> = common::to_vec_f32(&(sum / n.max(1) as f64)).iter().map(|&v| v as f64).collect();
+        // A feature reconstructed exactly (a constant column) gets a small
+        // floor rather than a division by zero.
+        let floor = 1e-12f64.max(1e-6 * mean.iter().cloned().fold(0.0, f64::max));
+        Ok(mean.iter().map(|&m| m.max(floor) as f32).collect())
+    }
+
+    /// Feature scores of a transformed batch.
+    fn feature_scores(&self, xb: &Tensor) -> Tensor {
+        let r2 = (self.net.forward(xb, false) - xb).square();
+        match (&self.cfg.score, &self.residual_scale) {
+            (FeatureScore::LogNormalized, Some(s)) => {
+                let s = Tensor::from_slice(s).view([1, s.len() as i64]).to_device(self.device);
+                (r2 / s).log1p()
+            }
+            _ => r2,
+        }
     }
 }
 
@@ -195,6 +287,10 @@ impl Detector for OutlierAE {
             Ok((net.forward(xb, step.train) - xb).square().mean(Kind::Float))
         };
         let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierAE", &mut loss)?;
+        self.residual_scale = match self.cfg.score {
+            FeatureScore::Squared => None,
+            FeatureScore::LogNormalized => Some(self.mean_square_residual(&data.train)?),
+        };
         report.train_seconds = t0.elapsed().as_secs_f64();
         self.state.fitted = true;
         self.state.report = Some(report.clone());
@@ -210,7 +306,7 @@ impl Detector for OutlierAE {
         let mut feat = Vec::with_capacity(if want_features { x.len() } else { 0 });
         tch::no_grad(|| {
             common::for_batches(&x, cfg.batch_size, self.device, &tf, |_, xb| {
-                let fs = (self.net.forward(&xb, false) - &xb).square();
+                let fs = self.feature_scores(&xb);
                 inst.extend(common::to_vec_f32(&instance_from_features(&fs, cfg.outlier_perc)));
                 if want_features {
                     feat.extend(common::to_vec_f32(&fs));
@@ -242,7 +338,8 @@ impl Detector for OutlierAE {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        common::save(path, DetectorKind::Ae, &self.cfg, &self.net.vs, &self.state, None, self.device)
+        let extra = AeExtra { residual_scale: self.residual_scale.clone() };
+        common::save(path, DetectorKind::Ae, &self.cfg, &extra, &self.net.vs, &self.state, None)
     }
 
     fn train_report(&self) -> Option<&TrainReport> {

@@ -235,7 +235,7 @@ impl Detector for OutlierAEGMM {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        common::save(path, DetectorKind::Aegmm, &self.cfg, &self.net.vs, &self.state, self.gmm.as_ref(), self.device)
+        common::save(path, DetectorKind::Aegmm, &self.cfg, &(), &self.net.vs, &self.state, self.gmm.as_ref())
     }
 
     fn train_report(&self) -> Option<&TrainReport> {

@@ -144,12 +144,13 @@ pub(crate) fn save<C: serde::Serialize>(
     path: &std::path::Path,
     kind: crate::detector::DetectorKind,
     cfg: &C,
+    extra: &impl serde::Serialize,
     vs: &tch::nn::VarStore,
     state: &Fitted,
     gmm: Option<&crate::gmm::GmmState>,
-    device: Device,
 ) -> Result<()> {
+    let device = vs.device();
     let payload =
-        crate::persist::Payload { kind, config_json: json(cfg)?, extra_json: "null".into(), vs, state, gmm, device };
+        crate::persist::Payload { kind, config_json: json(cfg)?, extra_json: json(extra)?, vs, state, gmm, device };
     crate::persist::write(path, &payload)
 }

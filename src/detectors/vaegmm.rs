@@ -379,7 +379,7 @@ impl Detector for OutlierVAEGMM {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        common::save(path, DetectorKind::Vaegmm, &self.cfg, &self.net.vs, &self.state, self.gmm.as_ref(), self.device)
+        common::save(path, DetectorKind::Vaegmm, &self.cfg, &(), &self.net.vs, &self.state, self.gmm.as_ref())
     }
 
     fn train_report(&self) -> Option<&TrainReport> {
