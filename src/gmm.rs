@@ -68,22 +68,23 @@ pub fn gmm_params(z: &Tensor, gamma: &Tensor, jitter: &mut Jitter) -> Result<Gmm
     let denom = sum_gamma.clamp_min(1e-12);
     let mu = gamma.tr().matmul(z) / denom.unsqueeze(-1); // K x D
     let diff = z.unsqueeze(1) - mu.unsqueeze(0); // N x K x D
-    let cov = Tensor::einsum("nk,nkd,nke->kde", &[gamma, &diff, &diff], None::<i64>) / denom.view([-1, 1, 1]);
+                                                 // sum_n gamma_nk diff_nk diff_nk^T as one batched matmul over k.
+    let weighted = diff.permute([1, 2, 0]) * gamma.tr().unsqueeze(1); // K x D x N
+    let cov = weighted.bmm(&diff.permute([1, 0, 2])) / denom.view([-1, 1, 1]);
     let (chol, used) = cholesky(&cov, jitter)?;
     let log_det = chol.diagonal(0, -2, -1).log().sum_dim_intlist(-1, false, None) * 2.0;
     Ok(GmmParams { phi, mu, cov, chol, log_det, jitter: used })
 }
 
 /// Cholesky factor of `cov + eps I`, escalating the jitter on failure.
+///
+/// The hot path reads the device once per call (the factorisation status).
+/// NaN or infinite entries make the factorisation fail too (LAPACK checks
+/// each pivot for NaN), so finiteness is only examined after a failure, to
+/// tell diverged codes from a covariance that merely needs more jitter.
 fn cholesky(cov: &Tensor, jitter: &mut Jitter) -> Result<(Tensor, f64)> {
     let d = *cov.size().last().unwrap_or(&1);
     let eye = Tensor::eye(d, (cov.kind(), cov.device()));
-    let finite = cov.isfinite().all().int64_value(&[]) == 1;
-    if !finite {
-        return Err(OddityError::Numerical(
-            "GMM covariance has NaN or infinite entries (latent codes diverged); try a lower learning rate or gradient clipping".into(),
-        ));
-    }
     let mut eps = jitter.eps;
     for step in 0..=jitter.max_steps {
         let (l, info) = (cov + &eye * eps).linalg_cholesky_ex(false, false);
@@ -94,6 +95,11 @@ fn cholesky(cov: &Tensor, jitter: &mut Jitter) -> Result<(Tensor, f64)> {
                 jitter.max_used = jitter.max_used.max(eps);
             }
             return Ok((l, eps));
+        }
+        if step == 0 && cov.isfinite().all().int64_value(&[]) != 1 {
+            return Err(OddityError::Numerical(
+                "GMM covariance has NaN or infinite entries (latent codes diverged); try a lower learning rate or gradient clipping".into(),
+            ));
         }
         eps *= 10.0;
     }
