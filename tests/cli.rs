@@ -224,6 +224,7 @@ learning_rate = 0.01
 [detector]
 n_features = 5
 standardize = false
+score = "log_normalized"
 encoder = [{ units = 6, activation = "relu" }, { units = 2, activation = "linear" }]
 decoder = [{ units = 6, activation = "relu" }, { units = 5, activation = "linear" }]
 "#,
@@ -236,6 +237,7 @@ decoder = [{ units = 6, activation = "relu" }, { units = 5, activation = "linear
     assert_eq!(info["training"]["epochs"], 3);
     assert_eq!(info["standardized"], false);
     assert_eq!(info["config"]["encoder"][0]["units"], 6);
+    assert_eq!(info["config"]["score"], "log_normalized");
     // Flags override the file's fit settings.
     ok(&[&base[..], &["--config", s(&cfg), "--epochs", "1"]].concat(), None);
     let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&det)], None)).expect("json");
