@@ -12,8 +12,8 @@
 //! `--data`, `$ODDITY_DATA_DIR`, `datasets/` or `../shared/datasets/` (see
 //! datasets/README.md).
 //!
-//! Time on 2 CPU cores: 10-20 s (1.5 s loading, 20-60 epochs of about 0.3 s
-//! before early stopping; libtorch on one thread, see `--threads`).
+//! Time on 2 CPU cores: 10-20 s (1.5 s loading, 20-75 epochs of about
+//! 0.25 s before early stopping; libtorch on one thread, see `--threads`).
 //!
 //! Protocol (`examples/common/mod.rs`, `creditcard_splits`):
 //! - `Time` dropped. Every row kept: unlike the Keras reference we do not drop
