@@ -240,15 +240,21 @@ fn slices(t: &Tensor, sizes: &[i64]) -> Vec<Tensor> {
 mod tests {
     use super::*;
 
+    /// Weights `w [3, 4]`, bias `b [4]` and an input `x [8, 3]` of ones.
+    fn tiny_problem() -> (nn::VarStore, Tensor, Tensor, Tensor) {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let w = vs.root().var("w", &[3, 4], nn::Init::Const(0.5));
+        let b = vs.root().var("b", &[4], nn::Init::Const(0.1));
+        let x = Tensor::ones([8, 3], (Kind::Float, tch::Device::Cpu));
+        (vs, w, b, x)
+    }
+
     /// After the first step every gradient is a view of the flat buffer
     /// (so `zero_grad` and the update are single ops); a gradient replaced
     /// behind the optimizer's back is noticed and gathered again.
     #[test]
     fn gradients_attach_to_the_flat_buffer_and_survive_replacement() {
-        let vs = nn::VarStore::new(tch::Device::Cpu);
-        let w = vs.root().var("w", &[3, 4], nn::Init::Const(0.5));
-        let b = vs.root().var("b", &[4], nn::Init::Const(0.1));
-        let x = Tensor::ones([8, 3], (Kind::Float, tch::Device::Cpu));
+        let (vs, w, b, x) = tiny_problem();
         let mut a = FlatAdam::new(vs.trainable_variables(), 0.01, 0.9, 0.999, 1e-8, 0.0);
         let inside = |a: &FlatAdam, t: &Tensor| {
             let g = a.grad.as_ref().unwrap();
@@ -276,10 +282,7 @@ mod tests {
 
     #[test]
     fn clipping_scales_the_global_gradient_norm() {
-        let vs = nn::VarStore::new(tch::Device::Cpu);
-        let w = vs.root().var("w", &[3, 4], nn::Init::Const(0.5));
-        let b = vs.root().var("b", &[4], nn::Init::Const(0.1));
-        let x = Tensor::ones([8, 3], (Kind::Float, tch::Device::Cpu));
+        let (vs, w, b, x) = tiny_problem();
         let mut a = FlatAdam::new(vs.trainable_variables(), 0.01, 0.9, 0.999, 1e-8, 0.0);
         (x.matmul(&w) + &b).square().sum(Kind::Float).backward();
         let norm = |w: &Tensor, b: &Tensor| {

@@ -236,10 +236,9 @@ fn eval_loss(x: &Tensor, bs: usize, loss_fn: &mut dyn FnMut(&Tensor, Step) -> Re
     let n = x.size()[0] as usize;
     tch::no_grad(|| {
         let mut total = Tensor::zeros([], (Kind::Double, x.device()));
-        for start in (0..n).step_by(bs) {
-            let len = bs.min(n - start) as i64;
-            let l = loss_fn(&x.narrow(0, start as i64, len), Step { train: false })?;
-            total += l.to_kind(Kind::Double) * len as f64;
+        for (_, xb) in crate::detectors::common::row_batches(x, bs) {
+            let l = loss_fn(&xb, Step { train: false })?;
+            total += l.to_kind(Kind::Double) * xb.size()[0] as f64;
         }
         Ok(total.double_value(&[]) / n as f64)
     })

@@ -213,17 +213,8 @@ pub fn run_kdd(kind: DetectorKind, name: &str) -> Result<()> {
             Some(threshold),
             &format!("{} instance scores (KDD test batch)", kind.name()),
         )?;
-        let mut curves = vec![CurveInput::new(kind.name(), s.y_test.clone(), scores.clone())];
-        if let Some((_, b)) = &baseline {
-            curves.push(CurveInput::new("untrained", s.y_test.clone(), b.clone()));
-        }
-        plot::plot_roc(p("roc"), &curves)?;
-        plot::plot_pr(p("pr"), &curves)?;
-        let train: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
-        if !train.is_empty() {
-            plot::plot_loss(p("loss"), &train, None, &format!("{} training loss", kind.name()))?;
-        }
-        println!("plots: {}", args.out.join(format!("{name}_*.png")).display());
+        let untrained = baseline.as_ref().map(|(_, b)| b.as_slice());
+        plot_curves_and_loss(&args.out, name, kind, &s.y_test, &scores, untrained, &report)?;
     }
     let json = serde_json::json!({
         "detector": kind.name(), "dataset": "kddcup99_10pct", "seed": args.seed, "epochs": fit.epochs,
@@ -235,6 +226,34 @@ pub fn run_kdd(kind: DetectorKind, name: &str) -> Result<()> {
         "untrained": baseline.as_ref().map(|(b, _)| serde_json::json!({"f1": b.f1, "roc_auc": b.roc_auc, "auprc": b.auprc})),
     });
     println!("{json}");
+    Ok(())
+}
+
+/// ROC and PR curves of the test scores (with the untrained network's, if
+/// any) and the loss per epoch (with the validation loss, if any), written as
+/// `OUT/NAME_{roc,pr,loss}.png`.
+fn plot_curves_and_loss(
+    out: &Path,
+    name: &str,
+    kind: DetectorKind,
+    y_test: &[bool],
+    scores: &[f64],
+    untrained: Option<&[f64]>,
+    report: &TrainReport,
+) -> Result<()> {
+    let p = |f: &str| out.join(format!("{name}_{f}.png"));
+    let mut curves = vec![CurveInput::new(kind.name(), y_test.to_vec(), scores.to_vec())];
+    if let Some(b) = untrained {
+        curves.push(CurveInput::new("untrained", y_test.to_vec(), b.to_vec()));
+    }
+    plot::plot_roc(p("roc"), &curves)?;
+    plot::plot_pr(p("pr"), &curves)?;
+    let train: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
+    let val: Option<Vec<f64>> = report.epochs.iter().map(|e| e.val_loss).collect();
+    if !train.is_empty() {
+        plot::plot_loss(p("loss"), &train, val.as_deref(), &format!("{} training loss", kind.name()))?;
+    }
+    println!("plots: {}", out.join(format!("{name}_*.png")).display());
     Ok(())
 }
 
@@ -547,18 +566,8 @@ pub fn run_creditcard(kind: DetectorKind, name: &str, d: CreditCardDefaults) -> 
             Some(best.threshold),
             &format!("{} scores, credit-card test split, F1-best validation threshold", kind.name()),
         )?;
-        let mut curves = vec![CurveInput::new(kind.name(), s.y_test.clone(), scores.clone())];
-        if let Some((_, _, b)) = &baseline {
-            curves.push(CurveInput::new("untrained", s.y_test.clone(), b.clone()));
-        }
-        plot::plot_roc(p("roc"), &curves)?;
-        plot::plot_pr(p("pr"), &curves)?;
-        let train: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
-        let val: Option<Vec<f64>> = report.epochs.iter().map(|e| e.val_loss).collect();
-        if !train.is_empty() {
-            plot::plot_loss(p("loss"), &train, val.as_deref(), &format!("{} training loss", kind.name()))?;
-        }
-        println!("plots: {}", args.out.join(format!("{name}_*.png")).display());
+        let untrained = baseline.as_ref().map(|(_, _, b)| b.as_slice());
+        plot_curves_and_loss(&args.out, name, kind, &s.y_test, &scores, untrained, &report)?;
     }
     let at = |e: &oddity::eval::Evaluation| {
         serde_json::json!({"threshold": e.threshold, "precision": e.precision, "recall": e.recall, "f1": e.f1,

@@ -221,34 +221,41 @@ impl OutlierAE {
 
     /// Mean squared residual per feature over `x` (already transformed, on the device).
     fn mean_square_residual(&self, x: &Tensor) -> Result<Vec<f32>> {
-        let n = x.size()[0];
+        let n = x.size()[0].max(1) as f64;
         let mut sum = Tensor::zeros([self.cfg.n_features as i64], (Kind::Double, self.device));
         tch::no_grad(|| {
-            let mut start = 0;
-            while start < n {
-                let len = (n - start).min(crate::detector::DEFAULT_SCORE_BATCH as i64);
-                let xb = x.narrow(0, start, len);
-                let r2 = (self.net.forward(&xb, false) - &xb).square();
-                sum += r2.sum_dim_intlist(0, false, Kind::Double);
-                start += len;
+            for (_, xb) in common::row_batches(x, crate::detector::DEFAULT_SCORE_BATCH) {
+                sum += self.squared_residual(&xb).sum_dim_intlist(0, false, Kind::Double);
             }
         });
-        let mean: Vec<f64> = common::to_vec_f32(&(sum / n.max(1) as f64)).iter().map(|&v| v as f64).collect();
+        let mean = common::to_vec_f32(&(sum / n));
         // A feature reconstructed exactly (a constant column) gets a small
         // floor rather than a division by zero.
-        let floor = 1e-12f64.max(1e-6 * mean.iter().cloned().fold(0.0, f64::max));
-        Ok(mean.iter().map(|&m| m.max(floor) as f32).collect())
+        let floor = 1e-12f32.max(1e-6 * mean.iter().cloned().fold(0.0, f32::max));
+        Ok(mean.iter().map(|&m| m.max(floor)).collect())
+    }
+
+    fn squared_residual(&self, xb: &Tensor) -> Tensor {
+        (self.net.forward(xb, false) - xb).square()
+    }
+
+    /// `[1, F]` divisor of [`FeatureScore::LogNormalized`] on the device, built
+    /// once per scoring call; `None` for squared error.
+    fn residual_scale_tensor(&self) -> Option<Tensor> {
+        match (&self.cfg.score, &self.residual_scale) {
+            (FeatureScore::LogNormalized, Some(s)) => {
+                Some(Tensor::from_slice(s).view([1, s.len() as i64]).to_device(self.device))
+            }
+            _ => None,
+        }
     }
 
     /// Feature scores of a transformed batch.
-    fn feature_scores(&self, xb: &Tensor) -> Tensor {
-        let r2 = (self.net.forward(xb, false) - xb).square();
-        match (&self.cfg.score, &self.residual_scale) {
-            (FeatureScore::LogNormalized, Some(s)) => {
-                let s = Tensor::from_slice(s).view([1, s.len() as i64]).to_device(self.device);
-                (r2 / s).log1p()
-            }
-            _ => r2,
+    fn feature_scores(&self, xb: &Tensor, scale: Option<&Tensor>) -> Tensor {
+        let r2 = self.squared_residual(xb);
+        match scale {
+            Some(s) => (r2 / s).log1p(),
+            None => r2,
         }
     }
 }
@@ -302,11 +309,12 @@ impl Detector for OutlierAE {
         common::check_score("OutlierAE", &self.state, &x, self.cfg.n_features)?;
         let want_features = cfg.return_feature_score || cfg.outlier_type == OutlierType::Feature;
         let tf = Transform::new(self.state.scaler.as_ref(), self.device);
+        let scale = self.residual_scale_tensor();
         let mut inst = Vec::with_capacity(x.nrows());
         let mut feat = Vec::with_capacity(if want_features { x.len() } else { 0 });
         tch::no_grad(|| {
             common::for_batches(&x, cfg.batch_size, self.device, &tf, |_, xb| {
-                let fs = self.feature_scores(&xb);
+                let fs = self.feature_scores(&xb, scale.as_ref());
                 inst.extend(common::to_vec_f32(&instance_from_features(&fs, cfg.outlier_perc)));
                 if want_features {
                     feat.extend(common::to_vec_f32(&fs));

@@ -83,6 +83,14 @@ pub(crate) fn for_batches(
     Ok(())
 }
 
+/// Consecutive row batches `(first row, rows)` of a tensor already on the
+/// device: the device-side counterpart of [`for_batches`].
+pub(crate) fn row_batches(x: &Tensor, batch_size: usize) -> impl Iterator<Item = (i64, Tensor)> + '_ {
+    let n = x.size()[0];
+    let bs = batch_size.max(1) as i64;
+    (0..n).step_by(bs as usize).map(move |start| (start, x.narrow(0, start, bs.min(n - start))))
+}
+
 /// Training data after the fit preamble.
 pub(crate) struct Prepared {
     pub scaler: Option<Standardizer>,

@@ -86,15 +86,11 @@ pub(crate) fn estimate(
     jitter: &mut Jitter,
     mut forward: impl FnMut(i64, &Tensor) -> (Tensor, Tensor),
 ) -> Result<GmmState> {
-    let n = x.size()[0];
     let mut acc = GmmAccumulator::new(s.n_gmm, z_dim, x.device());
     tch::no_grad(|| {
-        let mut start = 0;
-        while start < n {
-            let len = (batch_size as i64).min(n - start);
-            let (z, gamma) = forward(start, &x.narrow(0, start, len));
+        for (start, xb) in common::row_batches(x, batch_size) {
+            let (z, gamma) = forward(start, &xb);
             acc.add(&z, &gamma);
-            start += len;
         }
     });
     acc.finish(jitter)
