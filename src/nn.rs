@@ -26,6 +26,9 @@ pub enum Activation {
     Elu,
 }
 
+/// Slope of [`Activation::LeakyRelu`] below zero (libtorch's default).
+const LEAKY_SLOPE: f64 = 0.01;
+
 impl Activation {
     fn apply(self, x: Tensor) -> Tensor {
         match self {
@@ -35,6 +38,20 @@ impl Activation {
             Activation::Sigmoid => x.sigmoid(),
             Activation::LeakyRelu => x.leaky_relu(),
             Activation::Elu => x.elu(),
+        }
+    }
+
+    /// Gradient with respect to the activation's input, given the gradient
+    /// `g` with respect to its output `out`. Every activation here can be
+    /// differentiated from its output alone, so the input is not kept.
+    fn backward(self, g: Tensor, out: &Tensor) -> Tensor {
+        match self {
+            Activation::Linear => g,
+            Activation::Relu => out.threshold_backward(&g, 0.0),
+            Activation::Tanh => Tensor::tanh_backward(&g, out),
+            Activation::Sigmoid => Tensor::sigmoid_backward(&g, out),
+            Activation::LeakyRelu => out.leaky_relu_backward(&g, LEAKY_SLOPE, true),
+            Activation::Elu => Tensor::elu_backward(&g, 1.0, 1.0, 1.0, true, out),
         }
     }
 }
@@ -138,5 +155,171 @@ impl Mlp {
             }
         }
         h
+    }
+
+    /// Forward pass outside autograd that keeps what [`Tape::backward`]
+    /// needs. Used on the training hot path: a hand-written backward through
+    /// a dense stack skips autograd's per-op graph bookkeeping, which for
+    /// networks this small costs about as much as the arithmetic
+    /// (docs/benchmarks.md). Same values and dropout masks as `forward`.
+    pub(crate) fn forward_taped(&self, x: &Tensor, train: bool) -> (Tensor, Tape) {
+        tch::no_grad(|| {
+            let mut h = x.shallow_clone();
+            let mut steps = Vec::with_capacity(self.layers.len());
+            for (w, b, act, p) in &self.layers {
+                let input = h;
+                let out = act.apply(input.linear(w, Some(b)));
+                let mask = (*p > 0.0 && train)
+                    .then(|| rng::dropout_mask(&mut self.dropout_rng.borrow_mut(), &out.size(), *p, out.device()));
+                h = match &mask {
+                    Some(m) => &out * m,
+                    None => out.shallow_clone(),
+                };
+                steps.push(TapeStep { w: w.shallow_clone(), b: b.shallow_clone(), act: *act, input, out, mask });
+            }
+            (h, Tape { steps })
+        })
+    }
+}
+
+/// What [`Mlp::forward_taped`] kept of one layer.
+#[derive(Debug)]
+struct TapeStep {
+    w: Tensor,
+    b: Tensor,
+    act: Activation,
+    input: Tensor,
+    /// The activation's output, before dropout.
+    out: Tensor,
+    mask: Option<Tensor>,
+}
+
+/// A recorded forward pass of an [`Mlp`], to be differentiated by hand.
+#[derive(Debug)]
+pub(crate) struct Tape {
+    steps: Vec<TapeStep>,
+}
+
+impl Tape {
+    /// Backpropagates `grad` (dL/d output) through the recorded layers,
+    /// adding each weight's and bias's gradient to its `.grad()` as autograd
+    /// would (so other contributions and the optimizer's flat gradient buffer
+    /// are respected). Returns dL/d input when `input_grad` is set.
+    pub(crate) fn backward(self, grad: &Tensor, input_grad: bool) -> Option<Tensor> {
+        tch::no_grad(|| {
+            let mut g = grad.shallow_clone();
+            for (i, s) in self.steps.into_iter().enumerate().rev() {
+                if let Some(m) = &s.mask {
+                    g = g * m;
+                }
+                g = s.act.backward(g, &s.out);
+                let _ = grad_of(&s.w).addmm_(&g.tr(), &s.input);
+                let mut gb = grad_of(&s.b);
+                gb += g.sum_dim_intlist(0, false, None);
+                if i == 0 && !input_grad {
+                    return None;
+                }
+                g = g.mm(&s.w);
+            }
+            Some(g)
+        })
+    }
+}
+
+/// The gradient buffer of a parameter, created (zero) if the parameter has
+/// never received a gradient.
+fn grad_of(p: &Tensor) -> Tensor {
+    let g = p.grad();
+    if g.defined() {
+        return g;
+    }
+    // The only way through the C API to give a leaf a `.grad`: a backward
+    // pass, here of a zero function of it, once per parameter.
+    tch::with_grad(|| (p.sum(p.kind()) * 0.0).backward());
+    p.grad()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// Two copies of one network (same weights, same dropout stream) in two
+    /// stores, one differentiated by autograd, the other by its tape.
+    fn twins(spec: &[Layer]) -> [(nn::VarStore, Mlp); 2] {
+        [0, 1].map(|_| {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let mlp = Mlp::new(&vs.root(), 5, spec, &mut rng::rng(7, rng::STREAM_INIT));
+            (vs, mlp)
+        })
+    }
+
+    fn grads(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+        let mut v: Vec<_> = vs.variables().into_iter().map(|(k, t)| (k, t.grad())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// The hand-written backward gives autograd's gradients (weights, biases
+    /// and input) for every activation, with and without dropout; the
+    /// reference is libtorch's own autograd of `Mlp::forward`.
+    #[test]
+    fn tape_backward_matches_autograd() {
+        let acts = [
+            Activation::Linear,
+            Activation::Relu,
+            Activation::Tanh,
+            Activation::Sigmoid,
+            Activation::LeakyRelu,
+            Activation::Elu,
+        ];
+        for act in acts {
+            for p in [0.0, 0.3] {
+                let spec = [Layer::new(7, act).with_dropout(p), Layer::new(4, act), Layer::new(3, Activation::Linear)];
+                let [(vs_a, a), (vs_b, b)] = twins(&spec);
+                let x = Tensor::randn([11, 5], (Kind::Float, Device::Cpu));
+                let w = Tensor::randn([11, 3], (Kind::Float, Device::Cpu));
+
+                let xa = x.copy().set_requires_grad(true);
+                (a.forward(&xa, true) * &w).sum(Kind::Float).backward();
+
+                let (out, tape) = b.forward_taped(&x, true);
+                let out_a = tch::no_grad(|| a.forward(&x, false));
+                let dx = tape.backward(&w, true).expect("input gradient asked for");
+
+                for ((ka, ga), (kb, gb)) in grads(&vs_a).iter().zip(grads(&vs_b).iter()) {
+                    assert_eq!(ka, kb);
+                    let diff = (ga - gb).abs().max().double_value(&[]);
+                    assert!(diff < 1e-5, "{act:?} p={p} {ka}: max |diff| {diff}");
+                    assert!(ga.abs().sum(Kind::Float).double_value(&[]) > 0.0 || act == Activation::Relu);
+                }
+                let diff = (xa.grad() - dx).abs().max().double_value(&[]);
+                assert!(diff < 1e-5, "{act:?} p={p} input grad: max |diff| {diff}");
+                if p == 0.0 {
+                    // Same values as the plain forward pass.
+                    let diff = (out - out_a).abs().max().double_value(&[]);
+                    assert!(diff < 1e-6, "{act:?}: forward differs by {diff}");
+                }
+            }
+        }
+    }
+
+    /// Gradients accumulate, as autograd's do: two backward passes give twice
+    /// one, and an existing gradient is added to, not overwritten.
+    #[test]
+    fn tape_backward_accumulates() {
+        let spec = [Layer::new(6, Activation::Tanh), Layer::new(2, Activation::Linear)];
+        let [(vs, m), _] = twins(&spec);
+        let x = Tensor::randn([9, 5], (Kind::Float, Device::Cpu));
+        let g = Tensor::randn([9, 2], (Kind::Float, Device::Cpu));
+        let (_, tape) = m.forward_taped(&x, true);
+        assert!(tape.backward(&g, false).is_none());
+        let once: Vec<Tensor> = grads(&vs).into_iter().map(|(_, t)| t.copy()).collect();
+        let (_, tape) = m.forward_taped(&x, true);
+        tape.backward(&g, false);
+        for (o, (k, t)) in once.iter().zip(grads(&vs)) {
+            let diff = (t - o * 2.0).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "{k}: {diff}");
+        }
     }
 }

@@ -285,11 +285,11 @@ impl BaselineClassifier {
         let val = Tensor::cat(&[val_x.shallow_clone(), label_column(y_val, dev)], 1);
 
         let net = Net::build(&self.cfg, dev, cfg.seed, initial_bias);
-        let mut loss = |xb: &Tensor, step: Step| -> Result<Tensor> {
+        let mut loss = |xb: &Tensor, step: Step| -> Result<crate::train::Loss> {
             let (x, y) = (xb.narrow(1, 0, f as i64), xb.narrow(1, f as i64, 1).squeeze_dim(1));
             // Class weights apply to the training loss only, as in Keras.
             let w = if step.train { weights } else { (1.0, 1.0) };
-            Ok(bce(&net.forward(&x, step.train), &y, w))
+            Ok(bce(&net.forward(&x, step.train), &y, w).into())
         };
         let mut val_auprc = Vec::new();
         let mut eval = || -> Result<f64> {

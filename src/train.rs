@@ -22,6 +22,45 @@ pub(crate) struct Step {
     pub train: bool,
 }
 
+/// A batch's loss, plus the hand-written backward of any part of the model
+/// that was run outside autograd (see `nn::Tape`). The training loop runs
+/// autograd's backward first, then `manual`, which may read the gradients
+/// autograd left on detached leaves.
+pub(crate) struct Loss {
+    pub value: Tensor,
+    /// Whether `value` has an autograd graph to run backward through.
+    autograd: bool,
+    manual: Option<Box<dyn FnOnce()>>,
+}
+
+impl Loss {
+    /// A loss whose backward is autograd's, followed by `manual`.
+    pub(crate) fn then(value: Tensor, manual: impl FnOnce() + 'static) -> Loss {
+        Loss { value, autograd: true, manual: Some(Box::new(manual)) }
+    }
+
+    /// A loss computed without autograd, differentiated entirely by `manual`.
+    pub(crate) fn by_hand(value: Tensor, manual: impl FnOnce() + 'static) -> Loss {
+        Loss { value, autograd: false, manual: Some(Box::new(manual)) }
+    }
+
+    fn backward(self) -> Tensor {
+        if self.autograd {
+            self.value.backward();
+        }
+        if let Some(m) = self.manual {
+            m();
+        }
+        self.value
+    }
+}
+
+impl From<Tensor> for Loss {
+    fn from(value: Tensor) -> Loss {
+        Loss { value, autograd: true, manual: None }
+    }
+}
+
 /// Sets libtorch's intra-op thread count for a scope and restores it on drop
 /// (also when training fails).
 pub(crate) struct ThreadScope(Option<i32>);
@@ -104,7 +143,7 @@ pub(crate) fn train(
     x_val: Option<&Tensor>,
     cfg: &FitConfig,
     label: &str,
-    loss_fn: &mut dyn FnMut(&Tensor, Step) -> Result<Tensor>,
+    loss_fn: &mut dyn FnMut(&Tensor, Step) -> Result<Loss>,
 ) -> Result<TrainReport> {
     train_monitored(vs, x, x_val, cfg, label, loss_fn, None)
 }
@@ -126,7 +165,7 @@ pub(crate) fn train_monitored(
     x_val: Option<&Tensor>,
     cfg: &FitConfig,
     label: &str,
-    loss_fn: &mut dyn FnMut(&Tensor, Step) -> Result<Tensor>,
+    loss_fn: &mut dyn FnMut(&Tensor, Step) -> Result<Loss>,
     mut monitor: Option<Monitor<'_>>,
 ) -> Result<TrainReport> {
     let _threads = ThreadScope::new(cfg.threads);
@@ -162,9 +201,8 @@ pub(crate) fn train_monitored(
                 Some(o) => x.index_select(0, &o.narrow(0, start, len)),
                 None => x.narrow(0, start, len),
             };
-            let loss = loss_fn(&xb, Step { train: true })?;
             opt.zero_grad();
-            loss.backward();
+            let loss = loss_fn(&xb, Step { train: true })?.backward();
             if let Some(c) = cfg.clip_grad_norm {
                 opt.clip_grad_norm(c);
             }
@@ -232,12 +270,12 @@ pub(crate) fn train_monitored(
 }
 
 /// Mean loss over `x` in batches of `bs`, without gradients.
-fn eval_loss(x: &Tensor, bs: usize, loss_fn: &mut dyn FnMut(&Tensor, Step) -> Result<Tensor>) -> Result<f64> {
+fn eval_loss(x: &Tensor, bs: usize, loss_fn: &mut dyn FnMut(&Tensor, Step) -> Result<Loss>) -> Result<f64> {
     let n = x.size()[0] as usize;
     tch::no_grad(|| {
         let mut total = Tensor::zeros([], (Kind::Double, x.device()));
         for (_, xb) in crate::detectors::common::row_batches(x, bs) {
-            let l = loss_fn(&xb, Step { train: false })?;
+            let l = loss_fn(&xb, Step { train: false })?.value;
             total += l.to_kind(Kind::Double) * xb.size()[0] as f64;
         }
         Ok(total.double_value(&[]) / n as f64)

@@ -290,8 +290,22 @@ impl Detector for OutlierAE {
         self.net = AeNet::build(&self.cfg, self.device, cfg.seed);
         self.state = Fitted { scaler: data.scaler, ..Default::default() };
         let net = &self.net;
-        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<Tensor> {
-            Ok((net.forward(xb, step.train) - xb).square().mean(Kind::Float))
+        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
+            if !step.train {
+                return Ok((net.forward(xb, false) - xb).square().mean(Kind::Float).into());
+            }
+            // Mean squared error, differentiated by hand through both halves:
+            // d/dxr mean((xr - x)^2) = 2 (xr - x) / numel.
+            let (code, enc_tape) = net.enc.forward_taped(xb, true);
+            let (xr, dec_tape) = net.dec.forward_taped(&code, true);
+            let diff = tch::no_grad(|| xr - xb);
+            let value = tch::no_grad(|| diff.square().mean(Kind::Float));
+            let scale = 2.0 / diff.numel().max(1) as f64;
+            Ok(crate::train::Loss::by_hand(value, move || {
+                if let Some(d) = dec_tape.backward(&tch::no_grad(|| diff * scale), true) {
+                    enc_tape.backward(&d, false);
+                }
+            }))
         };
         let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierAE", &mut loss)?;
         self.residual_scale = match self.cfg.score {

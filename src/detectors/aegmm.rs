@@ -183,11 +183,29 @@ impl Detector for OutlierAEGMM {
         self.gmm = None;
         let (net, c) = (&self.net, &self.cfg);
         let mut jitter = c.gmm.jitter();
-        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<Tensor> {
-            let (xr, z) = net.forward(c, xb, step.train);
-            let gamma = gc::memberships(&net.density, &z, step.train);
-            let recon = (xb - xr).square().mean(Kind::Float);
-            Ok(recon + gc::gmm_loss(&z, &gamma, &c.gmm, &mut jitter)?)
+        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
+            if !step.train {
+                let (xr, z) = net.forward(c, xb, false);
+                let gamma = gc::memberships(&net.density, &z, false);
+                return Ok(
+                    ((xb - xr).square().mean(Kind::Float) + gc::gmm_loss(&z, &gamma, &c.gmm, &mut jitter)?).into()
+                );
+            }
+            // Encoder and decoder run outside autograd and are differentiated
+            // by hand; autograd covers the rest from their detached outputs.
+            let (code, enc_tape) = net.enc.forward_taped(xb, true);
+            let (xr, dec_tape) = net.dec.forward_taped(&code, true);
+            let code = code.detach().set_requires_grad(true);
+            let xr = xr.detach().set_requires_grad(true);
+            let z = Tensor::cat(&[&code, &c.recon.compute(xb, &xr)], -1);
+            let gamma = gc::memberships(&net.density, &z, true);
+            let value = (xb - &xr).square().mean(Kind::Float) + gc::gmm_loss(&z, &gamma, &c.gmm, &mut jitter)?;
+            Ok(crate::train::Loss::then(value, move || {
+                let d_code = dec_tape.backward(&xr.grad(), true);
+                if let Some(d) = d_code {
+                    enc_tape.backward(&(d + code.grad()), false);
+                }
+            }))
         };
         let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierAEGMM", &mut loss)?;
         let bs = crate::detector::DEFAULT_SCORE_BATCH;

@@ -295,7 +295,7 @@ impl Detector for OutlierVAEGMM {
         let l = c.latent_dim as i64;
         let mut jitter = c.gmm.jitter();
         let mut drawn: u64 = 0;
-        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<Tensor> {
+        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
             let n = xb.size()[0];
             let (mean, logvar) = net.encode(c, xb, step.train);
             let eps = rng::normal_at(cfg.seed, rng::STREAM_TRAIN_NOISE, drawn, &[n, l], device);
@@ -307,7 +307,7 @@ impl Detector for OutlierVAEGMM {
                 + 0.5 * LOG_2PI * c.n_features as f64;
             let kl = ((&logvar + 1.0 - mean.square() - logvar.exp()).sum_dim_intlist(-1, false, Kind::Float) * -0.5)
                 .mean(Kind::Float);
-            Ok(nll * c.w_recon + kl * c.beta + gc::gmm_loss(&z, &gamma, &c.gmm, &mut jitter)?)
+            Ok((nll * c.w_recon + kl * c.beta + gc::gmm_loss(&z, &gamma, &c.gmm, &mut jitter)?).into())
         };
         let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierVAEGMM", &mut loss)?;
         let bs = crate::detector::DEFAULT_SCORE_BATCH;
