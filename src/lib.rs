@@ -29,6 +29,7 @@ pub mod error;
 pub mod eval;
 pub mod fit;
 pub mod gmm;
+pub(crate) mod gmm_grad;
 pub mod imbalance;
 pub mod metrics;
 pub mod nn;

@@ -44,7 +44,7 @@ impl Loss {
         Loss { value, autograd: false, manual: Some(Box::new(manual)) }
     }
 
-    fn backward(self) -> Tensor {
+    pub(crate) fn backward(self) -> Tensor {
         if self.autograd {
             self.value.backward();
         }

@@ -104,6 +104,50 @@ impl AegmmNet {
     }
 }
 
+/// One batch's loss. Training steps run the encoder and decoder outside
+/// autograd and differentiate them by hand (`nn::Tape`); with `host_gmm` the
+/// GMM term and the estimation network are differentiated by hand too
+/// (`gmm_loss_by_hand`, the CPU path). Autograd is left with the
+/// reconstruction features, the cheapest way to keep their many variants.
+fn train_loss(
+    net: &AegmmNet,
+    c: &AegmmConfig,
+    xb: &Tensor,
+    train: bool,
+    host_gmm: bool,
+    jitter: &mut crate::gmm::Jitter,
+) -> Result<crate::train::Loss> {
+    if !train {
+        let (xr, z) = net.forward(c, xb, false);
+        let gamma = gc::memberships(&net.density, &z, false);
+        return Ok(((xb - xr).square().mean(Kind::Float) + gc::gmm_loss(&z, &gamma, &c.gmm, jitter)?).into());
+    }
+    let (code, enc_tape) = net.enc.forward_taped(xb, true);
+    let (xr, dec_tape) = net.dec.forward_taped(&code, true);
+    let code = code.detach().set_requires_grad(true);
+    let xr = xr.detach().set_requires_grad(true);
+    let z = Tensor::cat(&[&code, &c.recon.compute(xb, &xr)], -1);
+    let recon = (xb - &xr).square().mean(Kind::Float);
+    // Backward from the detached leaves `code` and `xr` into the tapes.
+    let finish = move || {
+        if let Some(d) = dec_tape.backward(&xr.grad(), true) {
+            enc_tape.backward(&(d + code.grad()), false);
+        }
+    };
+    if host_gmm {
+        let (gmm, dz) = gc::gmm_loss_by_hand(&net.density, &z, &c.gmm, jitter)?;
+        let value = recon.detach() + gmm;
+        Ok(crate::train::Loss::by_hand(value, move || {
+            (recon + (z * dz()).sum(Kind::Float)).backward();
+            finish();
+        }))
+    } else {
+        let gamma = gc::memberships(&net.density, &z, true);
+        let value = recon + gc::gmm_loss(&z, &gamma, &c.gmm, jitter)?;
+        Ok(crate::train::Loss::then(value, finish))
+    }
+}
+
 /// AEGMM (DAGMM) outlier detector.
 #[derive(Debug)]
 pub struct OutlierAEGMM {
@@ -183,29 +227,9 @@ impl Detector for OutlierAEGMM {
         self.gmm = None;
         let (net, c) = (&self.net, &self.cfg);
         let mut jitter = c.gmm.jitter();
+        let host_gmm = self.device == Device::Cpu;
         let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
-            if !step.train {
-                let (xr, z) = net.forward(c, xb, false);
-                let gamma = gc::memberships(&net.density, &z, false);
-                return Ok(
-                    ((xb - xr).square().mean(Kind::Float) + gc::gmm_loss(&z, &gamma, &c.gmm, &mut jitter)?).into()
-                );
-            }
-            // Encoder and decoder run outside autograd and are differentiated
-            // by hand; autograd covers the rest from their detached outputs.
-            let (code, enc_tape) = net.enc.forward_taped(xb, true);
-            let (xr, dec_tape) = net.dec.forward_taped(&code, true);
-            let code = code.detach().set_requires_grad(true);
-            let xr = xr.detach().set_requires_grad(true);
-            let z = Tensor::cat(&[&code, &c.recon.compute(xb, &xr)], -1);
-            let gamma = gc::memberships(&net.density, &z, true);
-            let value = (xb - &xr).square().mean(Kind::Float) + gc::gmm_loss(&z, &gamma, &c.gmm, &mut jitter)?;
-            Ok(crate::train::Loss::then(value, move || {
-                let d_code = dec_tape.backward(&xr.grad(), true);
-                if let Some(d) = d_code {
-                    enc_tape.backward(&(d + code.grad()), false);
-                }
-            }))
+            train_loss(net, c, xb, step.train, host_gmm, &mut jitter)
         };
         let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierAEGMM", &mut loss)?;
         let bs = crate::detector::DEFAULT_SCORE_BATCH;
@@ -258,5 +282,46 @@ impl Detector for OutlierAEGMM {
 
     fn train_report(&self) -> Option<&TrainReport> {
         self.state.report.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gmm::Jitter;
+
+    /// The three ways to differentiate a training step agree: full autograd
+    /// (`forward` + `memberships` + `gmm_loss`, the reference), the taped
+    /// encoder/decoder with autograd for the rest (other devices), and the
+    /// host path (CPU). Same weights, same dropout masks, same batch.
+    #[test]
+    fn training_step_gradients_agree() {
+        let mut cfg = AegmmConfig::new(6);
+        cfg.gmm.density = vec![Layer::new(5, Activation::Tanh).with_dropout(0.3)];
+        let x = Tensor::randn([64, 6], (Kind::Float, Device::Cpu));
+        let grads = |net: &AegmmNet| -> Vec<(String, Tensor)> {
+            let mut v: Vec<_> = net.vs.variables().into_iter().map(|(k, t)| (k, t.grad())).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let reference = AegmmNet::build(&cfg, Device::Cpu, 3);
+        let (xr, z) = reference.forward(&cfg, &x, true);
+        let gamma = gc::memberships(&reference.density, &z, true);
+        let mut j = Jitter::new(1e-6, 6);
+        let loss_ref = (&x - xr).square().mean(Kind::Float) + gc::gmm_loss(&z, &gamma, &cfg.gmm, &mut j).expect("ok");
+        loss_ref.backward();
+        let want = grads(&reference);
+        for host_gmm in [false, true] {
+            let net = AegmmNet::build(&cfg, Device::Cpu, 3);
+            let loss = train_loss(&net, &cfg, &x, true, host_gmm, &mut j).expect("ok").backward();
+            approx::assert_relative_eq!(loss.double_value(&[]), loss_ref.double_value(&[]), max_relative = 1e-5);
+            let got = grads(&net);
+            assert_eq!(got.len(), want.len());
+            for ((k, g), (_, w)) in got.iter().zip(&want) {
+                let scale = w.abs().max().double_value(&[]).max(1e-3);
+                let diff = (g - w).abs().max().double_value(&[]);
+                assert!(diff <= 1e-3 * scale, "host_gmm={host_gmm} {k}: max |diff| {diff}, scale {scale}");
+            }
+        }
     }
 }
