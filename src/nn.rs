@@ -210,7 +210,11 @@ impl Tape {
             let mut g = grad.shallow_clone();
             for (i, s) in self.steps.into_iter().enumerate().rev() {
                 if let Some(m) = &s.mask {
-                    g = g * m;
+                    // Not in place: `g` may still be the caller's tensor.
+                    #[allow(clippy::assign_op_pattern)]
+                    {
+                        g = g * m;
+                    }
                 }
                 g = s.act.backward(g, &s.out);
                 let _ = grad_of(&s.w).addmm_(&g.tr(), &s.input);

@@ -202,6 +202,77 @@ fn sample(mean: &Tensor, logvar: &Tensor, noise: Option<Tensor>) -> Tensor {
     }
 }
 
+/// The Gaussian likelihood's per-feature std `[1, F]` and the sum of its logs.
+struct Elbo<'a> {
+    sd: &'a Tensor,
+    log_sd_sum: &'a Tensor,
+}
+
+impl Elbo<'_> {
+    /// Mean negative log-likelihood of `x` given the reconstruction `xr`.
+    fn nll(&self, x: &Tensor, xr: &Tensor) -> Tensor {
+        let f = x.size()[1] as f64;
+        ((x - xr) / self.sd).square().sum_dim_intlist(-1, false, Kind::Float).mean(Kind::Float) * 0.5
+            + self.log_sd_sum
+            + 0.5 * LOG_2PI * f
+    }
+}
+
+/// Mean KL divergence of the posterior from the standard normal prior.
+fn kl(mean: &Tensor, logvar: &Tensor) -> Tensor {
+    ((logvar + 1.0 - mean.square() - logvar.exp()).sum_dim_intlist(-1, false, Kind::Float) * -0.5).mean(Kind::Float)
+}
+
+/// One batch's loss with reparameterisation noise `eps`. Training steps on
+/// the CPU (`host_gmm`) run the encoder trunk and the decoder outside
+/// autograd (`nn::Tape`) and the GMM term and estimation network on the host
+/// (`gmm_loss_by_hand`); autograd keeps the small rest (mean and log-variance
+/// heads, sampling, KL, likelihood, reconstruction features), in two short
+/// passes joined by the decoder's hand-written backward. Elsewhere autograd
+/// does it all.
+#[allow(clippy::too_many_arguments)]
+fn train_loss(
+    net: &VaegmmNet,
+    c: &VaegmmConfig,
+    xb: &Tensor,
+    eps: Tensor,
+    elbo: &Elbo<'_>,
+    train: bool,
+    host_gmm: bool,
+    jitter: &mut crate::gmm::Jitter,
+) -> Result<crate::train::Loss> {
+    if !(train && host_gmm) {
+        let (mean, logvar) = net.encode(c, xb, train);
+        let (xr, z) = net.decode(c, xb, sample(&mean, &logvar, Some(eps)), train);
+        let gamma = gc::memberships(&net.density, &z, train);
+        let gmm = gc::gmm_loss(&z, &gamma, &c.gmm, jitter)?;
+        return Ok((elbo.nll(xb, &xr) * c.w_recon + kl(&mean, &logvar) * c.beta + gmm).into());
+    }
+    let (h, enc_tape) = net.enc.forward_taped(xb, true);
+    let h = h.detach().set_requires_grad(true);
+    let (lo, hi) = c.logvar_clamp;
+    let (mean, logvar) = (net.mean.forward(&h, true), net.logvar.forward(&h, true).clamp(lo, hi));
+    let latent = sample(&mean, &logvar, Some(eps));
+    let (xr, dec_tape) = net.dec.forward_taped(&latent.detach(), true);
+    let (lat, xr) = (latent.detach().set_requires_grad(true), xr.detach().set_requires_grad(true));
+    let z = Tensor::cat(&[&lat, &c.recon.compute(xb, &xr)], -1);
+    let (gmm, dz) = gc::gmm_loss_by_hand(&net.density, &z, &c.gmm, jitter)?;
+    let nll = elbo.nll(xb, &xr) * c.w_recon;
+    let kl = kl(&mean, &logvar) * c.beta;
+    let value = nll.detach() + kl.detach() + gmm;
+    Ok(crate::train::Loss::by_hand(value, move || {
+        // Pass 1: likelihood and GMM term, down to the decoder output and the latent sample.
+        (nll + (z * dz()).sum(Kind::Float)).backward();
+        let d_latent = match dec_tape.backward(&xr.grad(), true) {
+            Some(d) => d + lat.grad(),
+            None => lat.grad(),
+        };
+        // Pass 2: sampling, heads and KL, down to the encoder trunk's output.
+        (kl + (latent * d_latent).sum(Kind::Float)).backward();
+        enc_tape.backward(&h.grad(), false);
+    }))
+}
+
 /// VAEGMM outlier detector.
 #[derive(Debug)]
 pub struct OutlierVAEGMM {
@@ -295,19 +366,13 @@ impl Detector for OutlierVAEGMM {
         let l = c.latent_dim as i64;
         let mut jitter = c.gmm.jitter();
         let mut drawn: u64 = 0;
+        let host_gmm = device == Device::Cpu;
         let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
             let n = xb.size()[0];
-            let (mean, logvar) = net.encode(c, xb, step.train);
             let eps = rng::normal_at(cfg.seed, rng::STREAM_TRAIN_NOISE, drawn, &[n, l], device);
             drawn += (n * l) as u64;
-            let (xr, z) = net.decode(c, xb, sample(&mean, &logvar, Some(eps)), step.train);
-            let gamma = gc::memberships(&net.density, &z, step.train);
-            let nll = ((xb - &xr) / &sd).square().sum_dim_intlist(-1, false, Kind::Float).mean(Kind::Float) * 0.5
-                + &log_sd_sum
-                + 0.5 * LOG_2PI * c.n_features as f64;
-            let kl = ((&logvar + 1.0 - mean.square() - logvar.exp()).sum_dim_intlist(-1, false, Kind::Float) * -0.5)
-                .mean(Kind::Float);
-            Ok((nll * c.w_recon + kl * c.beta + gc::gmm_loss(&z, &gamma, &c.gmm, &mut jitter)?).into())
+            let elbo = Elbo { sd: &sd, log_sd_sum: &log_sd_sum };
+            train_loss(net, c, xb, eps, &elbo, step.train, host_gmm, &mut jitter)
         };
         let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierVAEGMM", &mut loss)?;
         let bs = crate::detector::DEFAULT_SCORE_BATCH;
@@ -384,5 +449,44 @@ impl Detector for OutlierVAEGMM {
 
     fn train_report(&self) -> Option<&TrainReport> {
         self.state.report.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gmm::Jitter;
+
+    /// The CPU training step (tapes + host GMM + two autograd passes) gives
+    /// the gradients of plain autograd over the whole loss. Same weights,
+    /// noise, dropout masks and batch.
+    #[test]
+    fn training_step_gradients_agree() {
+        let mut cfg = VaegmmConfig::new(6);
+        cfg.gmm.density = vec![Layer::new(5, Activation::Tanh).with_dropout(0.3)];
+        let x = Tensor::randn([64, 6], (Kind::Float, Device::Cpu));
+        let eps = Tensor::randn([64, cfg.latent_dim as i64], (Kind::Float, Device::Cpu));
+        let sd = x.std_dim(0, false, true).clamp_min(1e-6);
+        let log_sd_sum = sd.log().sum(Kind::Float);
+        let elbo = Elbo { sd: &sd, log_sd_sum: &log_sd_sum };
+        let grads = |net: &VaegmmNet| -> Vec<(String, Tensor)> {
+            let mut v: Vec<_> = net.vs.variables().into_iter().map(|(k, t)| (k, t.grad())).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let mut j = Jitter::new(1e-6, 6);
+        let reference = VaegmmNet::build(&cfg, Device::Cpu, 3);
+        let want_loss =
+            train_loss(&reference, &cfg, &x, eps.copy(), &elbo, true, false, &mut j).expect("ok").backward();
+        let net = VaegmmNet::build(&cfg, Device::Cpu, 3);
+        let loss = train_loss(&net, &cfg, &x, eps, &elbo, true, true, &mut j).expect("ok").backward();
+        approx::assert_relative_eq!(loss.double_value(&[]), want_loss.double_value(&[]), max_relative = 1e-5);
+        let (got, want) = (grads(&net), grads(&reference));
+        assert_eq!(got.len(), want.len());
+        for ((k, g), (_, w)) in got.iter().zip(&want) {
+            let scale = w.abs().max().double_value(&[]).max(1e-3);
+            let diff = (g - w).abs().max().double_value(&[]);
+            assert!(diff <= 1e-3 * scale, "{k}: max |diff| {diff}, scale {scale}");
+        }
     }
 }
