@@ -71,6 +71,85 @@ fn log_normalized_survives_save_and_load() {
     assert_ne!(det.score(x.view()).unwrap().instance, fitted(true).score(x.view()).unwrap().instance);
 }
 
+/// Inverse of a small dense matrix by Gauss-Jordan elimination with partial
+/// pivoting (test reference only).
+fn invert(mut a: Array2<f64>) -> Array2<f64> {
+    let n = a.nrows();
+    let mut inv = Array2::<f64>::eye(n);
+    for c in 0..n {
+        let p = (c..n).max_by(|&i, &j| a[[i, c]].abs().total_cmp(&a[[j, c]].abs())).unwrap();
+        for k in 0..n {
+            a.swap([c, k], [p, k]);
+            inv.swap([c, k], [p, k]);
+        }
+        let d = a[[c, c]];
+        for k in 0..n {
+            a[[c, k]] /= d;
+            inv[[c, k]] /= d;
+        }
+        for i in (0..n).filter(|&i| i != c) {
+            let f = a[[i, c]];
+            for k in 0..n {
+                a[[i, k]] -= f * a[[c, k]];
+                inv[[i, k]] -= f * inv[[c, k]];
+            }
+        }
+    }
+    inv
+}
+
+#[test]
+fn mahalanobis_feature_score_matches_its_formula() {
+    // Shares c_j (P c)_j with c = r - m, m and P^-1 the mean and (sample)
+    // covariance of the training residuals r = x - reconstruct(x); the
+    // instance score is their mean, i.e. the squared distance over F.
+    let mut cfg = AeConfig::symmetric(6, &[8], 3, Activation::Tanh);
+    cfg.standardize = false;
+    cfg.score = FeatureScore::Mahalanobis;
+    let x_train = common::inliers(1, 512, 6);
+    let mut det = OutlierAE::new(cfg, Device::Cpu).unwrap();
+    det.fit(x_train.view(), &FitConfig { validation_split: 0.0, ..small_cfg() }).unwrap();
+    let r_train = (&x_train - &det.reconstruct(x_train.view(), 100).unwrap()).mapv(f64::from);
+    let m = r_train.mean_axis(Axis(0)).unwrap();
+    let c_train = &r_train - &m;
+    let cov = c_train.t().dot(&c_train) / (r_train.nrows() - 1) as f64;
+    let p = invert(cov);
+    let x = common::inliers(2, 20, 6).mapv(|v| v * 1.5);
+    let c = (&x - &det.reconstruct(x.view(), 7).unwrap()).mapv(f64::from) - &m;
+    let scores = det.score(x.view()).unwrap();
+    let fs = scores.feature.unwrap();
+    for (i, row) in c.axis_iter(Axis(0)).enumerate() {
+        let pc = p.dot(&row);
+        let d2: f64 = row.dot(&pc);
+        for j in 0..6 {
+            let want = row[j] * pc[j];
+            assert!(
+                (fs[[i, j]] as f64 - want).abs() <= 1e-3 * want.abs().max(d2.abs()).max(1.0),
+                "row {i} feature {j}: {} vs {want} (d2 {d2})",
+                fs[[i, j]]
+            );
+        }
+        assert!((scores.instance[i] as f64 - d2 / 6.0).abs() <= 1e-3 * (d2 / 6.0).max(1.0), "row {i}");
+    }
+}
+
+#[test]
+fn mahalanobis_survives_save_and_load() {
+    let mut cfg = AeConfig::symmetric(6, &[8], 3, Activation::Tanh);
+    cfg.score = FeatureScore::Mahalanobis;
+    let mut det = OutlierAE::new(cfg, Device::Cpu).unwrap();
+    det.fit(common::inliers(1, 512, 6).view(), &small_cfg()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ae.oddity");
+    det.save(&path).unwrap();
+    let back = OutlierAE::load(&path, Device::Cpu).unwrap();
+    assert_eq!(back.config().score, FeatureScore::Mahalanobis);
+    let x = common::inliers(2, 40, 6);
+    assert_eq!(det.score(x.view()).unwrap().instance, back.score(x.view()).unwrap().instance);
+    assert_eq!(FeatureScore::parse("maha").unwrap(), FeatureScore::Mahalanobis);
+    assert_eq!(FeatureScore::parse("mahalanobis").unwrap(), FeatureScore::Mahalanobis);
+}
+
 #[test]
 fn config_without_score_field_reads_as_squared() {
     // Files and config files written before `score` existed.

@@ -292,9 +292,10 @@ pub struct CreditCardArgs {
     /// training rows (default: the example's own).
     #[arg(long)]
     pub patience: Option<usize>,
-    /// AE feature score: `squared` (Alibi's) or `lognorm` (ln(1 + r² / s),
-    /// s = the feature's mean squared training residual); default: the
-    /// example's own. Ignored by the GMM detectors.
+    /// AE feature score: `squared` (Alibi's), `lognorm` (ln(1 + r² / s),
+    /// s = the feature's mean squared training residual) or `maha` (shares
+    /// of the residual's Mahalanobis distance); default: the example's own.
+    /// Ignored by the GMM detectors.
     #[arg(long)]
     pub score: Option<String>,
     /// libtorch CPU threads. 1 by default: these networks are too small to

@@ -50,15 +50,31 @@ pub enum FeatureScore {
     /// stop drowning out the others, and the log keeps one extreme feature from
     /// outweighing several clearly abnormal ones.
     LogNormalized,
+    /// Feature `j`'s share `c_j (P c)_j` of the squared Mahalanobis distance
+    /// `c^T P c` of the centred residual vector `c = r - m`, with `m` and
+    /// `P^-1` the mean and covariance of the training inliers' residuals
+    /// (measured after training, on the rows held out by
+    /// `FitConfig::validation_split` if any, else on the training rows: a
+    /// covariance of F² entries measured on the rows the network fitted
+    /// understates the errors it makes on new normal rows); the instance
+    /// score (mean of the shares) is that distance over F. An autoencoder's errors on normal rows are
+    /// correlated across features (the bottleneck forces them into a few
+    /// patterns), so an anomaly often shows as an unusual *combination* of
+    /// residuals that per-feature scores miss. The same score on
+    /// reconstruction errors is used by EncDec-AD (Malhotra et al., 2016).
+    /// Shares can be negative; they sum to the distance.
+    Mahalanobis,
 }
 
 impl FeatureScore {
-    /// Parses `squared` or `lognorm` (as the command-line tools spell them).
+    /// Parses `squared`, `lognorm` or `mahalanobis` / `maha` (as the
+    /// command-line tools spell them).
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "squared" => Ok(FeatureScore::Squared),
             "lognorm" | "log_normalized" => Ok(FeatureScore::LogNormalized),
-            other => Err(OddityError::param("score", format!("`{other}` is not squared or lognorm"))),
+            "maha" | "mahalanobis" => Ok(FeatureScore::Mahalanobis),
+            other => Err(OddityError::param("score", format!("`{other}` is not squared, lognorm or mahalanobis"))),
         }
     }
 }
@@ -137,14 +153,30 @@ pub struct OutlierAE {
     device: Device,
     net: AeNet,
     state: Fitted,
-    /// Per-feature mean squared training residual, for [`FeatureScore::LogNormalized`].
-    residual_scale: Option<Vec<f32>>,
+    /// Training-residual statistics the feature score needs.
+    extra: AeExtra,
 }
 
-/// What an AE file stores beside the common state.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// What an AE file stores beside the common state: the training-residual
+/// statistics of the configured [`FeatureScore`] (none for `Squared`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct AeExtra {
+    /// Per-feature mean squared residual, for `LogNormalized`.
+    #[serde(default)]
     residual_scale: Option<Vec<f32>>,
+    /// Mean residual `[F]`, for `Mahalanobis`.
+    #[serde(default)]
+    residual_mean: Option<Vec<f64>>,
+    /// Inverse residual covariance `[F x F]`, row-major, for `Mahalanobis`.
+    #[serde(default)]
+    residual_precision: Option<Vec<f64>>,
+}
+
+/// A feature score's statistics as device tensors, built once per scoring call.
+enum Scorer {
+    Squared,
+    LogNormalized(Tensor),
+    Mahalanobis { mean: Tensor, precision: Tensor },
 }
 
 impl OutlierAE {
@@ -153,7 +185,7 @@ impl OutlierAE {
         cfg.validate()?;
         let device = device.resolve()?;
         let net = AeNet::build(&cfg, device, 0);
-        Ok(OutlierAE { cfg, device, net, state: Fitted::default(), residual_scale: None })
+        Ok(OutlierAE { cfg, device, net, state: Fitted::default(), extra: AeExtra::default() })
     }
 
     /// Every weight as (name, values); for tests and inspection.
@@ -198,25 +230,57 @@ impl OutlierAE {
         f.load_vars(&det.net.vs)?;
         f.check_scaler(det.cfg.n_features)?;
         det.state = f.fitted_state();
-        let extra: Option<AeExtra> = f.extra()?;
-        det.residual_scale = extra.and_then(|e| e.residual_scale);
-        det.check_residual_scale().map_err(|e| f.invalid(e))?;
+        det.extra = f.extra::<Option<AeExtra>>()?.unwrap_or_default();
+        det.check_extra().map_err(|e| f.invalid(e))?;
         Ok(det)
     }
 
-    /// A fitted `LogNormalized` detector needs one positive finite scale per feature.
-    fn check_residual_scale(&self) -> Result<()> {
-        if !self.state.fitted || self.cfg.score != FeatureScore::LogNormalized {
+    /// A fitted detector must hold the statistics its feature score needs.
+    fn check_extra(&self) -> Result<()> {
+        if !self.state.fitted {
             return Ok(());
         }
-        match &self.residual_scale {
-            Some(s) if s.len() == self.cfg.n_features && s.iter().all(|v| v.is_finite() && *v > 0.0) => Ok(()),
-            Some(s) => Err(OddityError::param(
-                "residual_scale",
-                format!("needs {} positive finite values, has {} (or a bad value)", self.cfg.n_features, s.len()),
-            )),
-            None => Err(OddityError::param("residual_scale", "missing for score = log_normalized")),
+        let nf = self.cfg.n_features;
+        let e = &self.extra;
+        match self.cfg.score {
+            FeatureScore::Squared => Ok(()),
+            FeatureScore::LogNormalized => match &e.residual_scale {
+                Some(s) if s.len() == nf && s.iter().all(|v| v.is_finite() && *v > 0.0) => Ok(()),
+                Some(s) => Err(OddityError::param(
+                    "residual_scale",
+                    format!("needs {nf} positive finite values, has {} (or a bad value)", s.len()),
+                )),
+                None => Err(OddityError::param("residual_scale", "missing for score = log_normalized")),
+            },
+            FeatureScore::Mahalanobis => match (&e.residual_mean, &e.residual_precision) {
+                (Some(m), Some(p))
+                    if m.len() == nf && p.len() == nf * nf && m.iter().chain(p).all(|v| v.is_finite()) =>
+                {
+                    Ok(())
+                }
+                (Some(_), Some(_)) => Err(OddityError::param(
+                    "residual_precision",
+                    format!("needs a mean of {nf} and a {nf} x {nf} precision, all finite"),
+                )),
+                _ => Err(OddityError::param("residual_precision", "missing for score = mahalanobis")),
+            },
         }
+    }
+
+    /// The statistics of the feature score, from the training rows or, for
+    /// `Mahalanobis`, the held-out validation rows when there are any (all
+    /// transformed, on the device).
+    fn residual_stats(&self, train: &Tensor, val: Option<&Tensor>) -> Result<AeExtra> {
+        Ok(match self.cfg.score {
+            FeatureScore::Squared => AeExtra::default(),
+            FeatureScore::LogNormalized => {
+                AeExtra { residual_scale: Some(self.mean_square_residual(train)?), ..Default::default() }
+            }
+            FeatureScore::Mahalanobis => {
+                let (mean, precision) = self.residual_gaussian(val.unwrap_or(train))?;
+                AeExtra { residual_mean: Some(mean), residual_precision: Some(precision), ..Default::default() }
+            }
+        })
     }
 
     /// Mean squared residual per feature over `x` (already transformed, on the device).
@@ -235,27 +299,70 @@ impl OutlierAE {
         Ok(mean.iter().map(|&m| m.max(floor)).collect())
     }
 
+    /// Mean and inverse covariance of the residual `x - x̂` over `x`, in f64,
+    /// streamed in batches. A ridge of 1e-6 times the mean variance keeps
+    /// the inverse finite when a residual is (nearly) constant, and grows
+    /// tenfold while the factorisation still fails.
+    fn residual_gaussian(&self, x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
+        let nf = self.cfg.n_features as i64;
+        let n = x.size()[0].max(2) as f64;
+        let o = (Kind::Double, self.device);
+        let (mut s, mut ss) = (Tensor::zeros([nf], o), Tensor::zeros([nf, nf], o));
+        tch::no_grad(|| {
+            for (_, xb) in common::row_batches(x, crate::detector::DEFAULT_SCORE_BATCH) {
+                let r = (&xb - self.net.forward(&xb, false)).to_kind(Kind::Double);
+                s += r.sum_dim_intlist(0, false, None);
+                ss += r.tr().mm(&r);
+            }
+        });
+        let (s, ss) = (s.to_device(tch::Device::Cpu), ss.to_device(tch::Device::Cpu));
+        let mean = &s / n;
+        let cov = (ss - mean.unsqueeze(1).mm(&mean.unsqueeze(0)) * n) / (n - 1.0);
+        let mut ridge = 1e-6 * cov.diagonal(0, 0, 1).mean(Kind::Double).double_value(&[]).max(1e-12);
+        let eye = Tensor::eye(nf, (Kind::Double, tch::Device::Cpu));
+        for _ in 0..8 {
+            let (l, info) = (&cov + &eye * ridge).linalg_cholesky_ex(false, false);
+            if info.int64_value(&[]) == 0 {
+                let p = l.cholesky_inverse(false);
+                let v = |t: &Tensor| {
+                    Vec::<f64>::try_from(&t.reshape([-1])).map_err(|e| OddityError::Numerical(e.to_string()))
+                };
+                return Ok((v(&mean)?, v(&p)?));
+            }
+            ridge *= 10.0;
+        }
+        Err(OddityError::Numerical("residual covariance is not positive definite (NaN residuals?)".into()))
+    }
+
     fn squared_residual(&self, xb: &Tensor) -> Tensor {
         (self.net.forward(xb, false) - xb).square()
     }
 
-    /// `[1, F]` divisor of [`FeatureScore::LogNormalized`] on the device, built
-    /// once per scoring call; `None` for squared error.
-    fn residual_scale_tensor(&self) -> Option<Tensor> {
-        match (&self.cfg.score, &self.residual_scale) {
-            (FeatureScore::LogNormalized, Some(s)) => {
-                Some(Tensor::from_slice(s).view([1, s.len() as i64]).to_device(self.device))
+    /// The feature score's statistics on the device.
+    fn scorer(&self) -> Scorer {
+        let nf = self.cfg.n_features as i64;
+        let e = &self.extra;
+        match (self.cfg.score, &e.residual_scale, &e.residual_mean, &e.residual_precision) {
+            (FeatureScore::LogNormalized, Some(s), _, _) => {
+                Scorer::LogNormalized(Tensor::from_slice(s).view([1, nf]).to_device(self.device))
             }
-            _ => None,
+            (FeatureScore::Mahalanobis, _, Some(m), Some(p)) => Scorer::Mahalanobis {
+                mean: Tensor::from_slice(m).view([1, nf]).to_device(self.device),
+                precision: Tensor::from_slice(p).view([nf, nf]).to_device(self.device),
+            },
+            _ => Scorer::Squared,
         }
     }
 
     /// Feature scores of a transformed batch.
-    fn feature_scores(&self, xb: &Tensor, scale: Option<&Tensor>) -> Tensor {
-        let r2 = self.squared_residual(xb);
-        match scale {
-            Some(s) => (r2 / s).log1p(),
-            None => r2,
+    fn feature_scores(&self, xb: &Tensor, scorer: &Scorer) -> Tensor {
+        match scorer {
+            Scorer::Squared => self.squared_residual(xb),
+            Scorer::LogNormalized(s) => (self.squared_residual(xb) / s).log1p(),
+            Scorer::Mahalanobis { mean, precision } => {
+                let c = (xb - self.net.forward(xb, false)).to_kind(Kind::Double) - mean;
+                (c.mm(precision) * c).to_kind(Kind::Float)
+            }
         }
     }
 }
@@ -308,10 +415,7 @@ impl Detector for OutlierAE {
             }))
         };
         let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierAE", &mut loss)?;
-        self.residual_scale = match self.cfg.score {
-            FeatureScore::Squared => None,
-            FeatureScore::LogNormalized => Some(self.mean_square_residual(&data.train)?),
-        };
+        self.extra = self.residual_stats(&data.train, data.val.as_ref())?;
         report.train_seconds = t0.elapsed().as_secs_f64();
         self.state.fitted = true;
         self.state.report = Some(report.clone());
@@ -323,12 +427,12 @@ impl Detector for OutlierAE {
         common::check_score("OutlierAE", &self.state, &x, self.cfg.n_features)?;
         let want_features = cfg.return_feature_score || cfg.outlier_type == OutlierType::Feature;
         let tf = Transform::new(self.state.scaler.as_ref(), self.device);
-        let scale = self.residual_scale_tensor();
+        let scorer = self.scorer();
         let mut inst = Vec::with_capacity(x.nrows());
         let mut feat = Vec::with_capacity(if want_features { x.len() } else { 0 });
         tch::no_grad(|| {
             common::for_batches(&x, cfg.batch_size, self.device, &tf, |_, xb| {
-                let fs = self.feature_scores(&xb, scale.as_ref());
+                let fs = self.feature_scores(&xb, &scorer);
                 inst.extend(common::to_vec_f32(&instance_from_features(&fs, cfg.outlier_perc)));
                 if want_features {
                     feat.extend(common::to_vec_f32(&fs));
@@ -360,8 +464,7 @@ impl Detector for OutlierAE {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        let extra = AeExtra { residual_scale: self.residual_scale.clone() };
-        common::save(path, DetectorKind::Ae, &self.cfg, &extra, &self.net.vs, &self.state, None)
+        common::save(path, DetectorKind::Ae, &self.cfg, &self.extra, &self.net.vs, &self.state, None)
     }
 
     fn train_report(&self) -> Option<&TrainReport> {
