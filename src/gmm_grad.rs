@@ -320,8 +320,7 @@ mod tests {
         (loss.double_value(&[]), v(&zt.grad()), v(&gt.grad()))
     }
 
-    fn sample(n: usize, d: usize, k: usize, seed: i64) -> (Vec<f32>, Vec<f32>) {
-        tch::manual_seed(seed);
+    fn sample(n: usize, d: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
         let z = Tensor::randn([n as i64, d as i64], (Kind::Float, Device::Cpu)) * 1.5 + 0.3;
         let g = Tensor::randn([n as i64, k as i64], (Kind::Float, Device::Cpu)).softmax(-1, Kind::Float);
         let v = |t: &Tensor| Vec::<f32>::try_from(&t.view([-1])).expect("f32");
@@ -330,8 +329,8 @@ mod tests {
 
     #[test]
     fn matches_autograd_of_the_tensor_version() {
-        for (n, d, k, seed) in [(64, 3, 2, 1), (200, 4, 3, 2), (50, 1, 1, 3), (128, 6, 4, 4)] {
-            let (z, g) = sample(n, d, k, seed);
+        for (n, d, k) in [(64, 3, 2), (200, 4, 3), (50, 1, 1), (128, 6, 4)] {
+            let (z, g) = sample(n, d, k);
             let (v_ref, dz_ref, dg_ref) = autograd(&z, &g, n, d, k, 0.1, 0.005);
             let mut j = Jitter::new(1e-6, 6);
             let r = loss_and_grad(&z, &g, n, d, k, 0.1, 0.005, &mut j).expect("factorises");
@@ -371,7 +370,7 @@ mod tests {
     #[test]
     fn diverged_codes_are_a_numerical_error() {
         let (n, d, k) = (10, 2, 2);
-        let (mut z, g) = sample(n, d, k, 6);
+        let (mut z, g) = sample(n, d, k);
         z[3] = f32::NAN;
         let mut j = Jitter::new(1e-6, 2);
         let e = loss_and_grad(&z, &g, n, d, k, 0.1, 0.005, &mut j).unwrap_err();

@@ -30,14 +30,18 @@ pub enum Activation {
 const LEAKY_SLOPE: f64 = 0.01;
 
 impl Activation {
-    fn apply(self, x: Tensor) -> Tensor {
+    /// Applies the activation in place: `x` is always a layer's fresh
+    /// output, which nothing else holds and autograd does not keep (the
+    /// affine map's backward needs its inputs, the activation's backward its
+    /// output), so this saves an allocation and a pass over memory.
+    fn apply(self, mut x: Tensor) -> Tensor {
         match self {
             Activation::Linear => x,
-            Activation::Relu => x.relu(),
-            Activation::Tanh => x.tanh(),
-            Activation::Sigmoid => x.sigmoid(),
-            Activation::LeakyRelu => x.leaky_relu(),
-            Activation::Elu => x.elu(),
+            Activation::Relu => x.relu_(),
+            Activation::Tanh => x.tanh_(),
+            Activation::Sigmoid => x.sigmoid_(),
+            Activation::LeakyRelu => x.leaky_relu_(),
+            Activation::Elu => x.elu_(),
         }
     }
 

@@ -97,11 +97,16 @@ impl AegmmNet {
 
     /// `(reconstruction, z)` of a batch.
     fn forward(&self, cfg: &AegmmConfig, x: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let code = self.enc.forward(x, train);
-        let xr = self.dec.forward(&code, train);
-        let z = Tensor::cat(&[code, cfg.recon.compute(x, &xr)], -1);
-        (xr, z)
+        autoencode(&self.enc, &self.dec, &cfg.recon, x, train)
     }
+}
+
+/// `(reconstruction, z)` of a batch: the code and its reconstruction features.
+fn autoencode(enc: &Mlp, dec: &Mlp, recon: &ReconFeatures, x: &Tensor, train: bool) -> (Tensor, Tensor) {
+    let code = enc.forward(x, train);
+    let xr = dec.forward(&code, train);
+    let z = Tensor::cat(&[code, recon.compute(x, &xr)], -1);
+    (xr, z)
 }
 
 /// One batch's loss. Training steps run the encoder and decoder outside
@@ -258,8 +263,7 @@ impl Detector for OutlierAEGMM {
         }
         let gmm = self.gmm.as_ref().ok_or(OddityError::NotFitted("OutlierAEGMM"))?.scorer(self.device);
         let instance = gc::score_energy(&x, cfg.batch_size, self.device, &self.state, |_, xb| {
-            let (_, z) = self.net.forward(&self.cfg, xb, false);
-            gmm.energy(&z)
+            gmm.energy(&self.net.forward(&self.cfg, xb, false).1)
         })?;
         Ok(Scores { instance, feature: None })
     }
