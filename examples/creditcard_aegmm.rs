@@ -15,8 +15,8 @@
 //! `--data`, `$ODDITY_DATA_DIR`, `datasets/` or `../shared/datasets/` (see
 //! datasets/README.md).
 //!
-//! Time on 2 CPU cores: 0.5-1.5 minutes (1.5 s loading, 30-60 epochs of
-//! 1.1-1.5 s before early stopping; libtorch on one thread, see `--threads`).
+//! Time on 2 CPU cores: 20-45 s (1.5 s loading, 25-60 epochs of
+//! 0.7-0.9 s before early stopping; libtorch on one thread, see `--threads`).
 //!
 //! Protocol: as in `creditcard_ae` (see its header and `creditcard_splits` in
 //! `examples/common/mod.rs`): `Time` dropped, every row kept, one seeded
