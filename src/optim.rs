@@ -19,7 +19,8 @@ use crate::fit::{FitConfig, Optimizer};
 /// An optimizer over the trainable variables of a `VarStore`.
 pub(crate) enum Optim {
     Adam(FlatAdam),
-    Tch(nn::Optimizer),
+    /// libtorch's optimizer and the variables it updates.
+    Tch(nn::Optimizer, Vec<Tensor>),
 }
 
 impl Optim {
@@ -29,34 +30,41 @@ impl Optim {
             Optimizer::Adam { beta1, beta2, eps, weight_decay } => {
                 Optim::Adam(FlatAdam::new(vs.trainable_variables(), lr, beta1, beta2, eps, weight_decay))
             }
-            Optimizer::AdamW { beta1, beta2, eps, weight_decay } => {
-                Optim::Tch(nn::AdamW { beta1, beta2, wd: weight_decay, eps, amsgrad: false }.build(vs, lr)?)
+            Optimizer::AdamW { beta1, beta2, eps, weight_decay } => Optim::Tch(
+                nn::AdamW { beta1, beta2, wd: weight_decay, eps, amsgrad: false }.build(vs, lr)?,
+                vs.trainable_variables(),
+            ),
+            Optimizer::Sgd { momentum } => {
+                Optim::Tch(nn::Sgd { momentum, ..Default::default() }.build(vs, lr)?, vs.trainable_variables())
             }
-            Optimizer::Sgd { momentum } => Optim::Tch(nn::Sgd { momentum, ..Default::default() }.build(vs, lr)?),
-            Optimizer::RmsProp { alpha, eps, momentum } => {
-                Optim::Tch(nn::RmsProp { alpha, eps, momentum, centered: false, wd: 0.0 }.build(vs, lr)?)
-            }
+            Optimizer::RmsProp { alpha, eps, momentum } => Optim::Tch(
+                nn::RmsProp { alpha, eps, momentum, centered: false, wd: 0.0 }.build(vs, lr)?,
+                vs.trainable_variables(),
+            ),
         })
     }
 
+    /// Zeroes the gradients in place. (libtorch's optimizers would reset
+    /// them to undefined, and the hand-written backward (`nn::Tape`) would
+    /// then have to recreate every buffer on every step.)
     pub(crate) fn zero_grad(&mut self) {
         match self {
             Optim::Adam(a) => a.zero_grad(),
-            Optim::Tch(o) => o.zero_grad(),
+            Optim::Tch(_, vars) => vars.iter_mut().for_each(|v| v.zero_grad()),
         }
     }
 
     pub(crate) fn clip_grad_norm(&mut self, max: f64) {
         match self {
             Optim::Adam(a) => a.clip_grad_norm(max),
-            Optim::Tch(o) => o.clip_grad_norm(max),
+            Optim::Tch(o, _) => o.clip_grad_norm(max),
         }
     }
 
     pub(crate) fn step(&mut self) {
         match self {
             Optim::Adam(a) => a.step(),
-            Optim::Tch(o) => o.step(),
+            Optim::Tch(o, _) => o.step(),
         }
     }
 }
