@@ -96,13 +96,13 @@ pub(crate) fn gmm_loss_by_hand(
     let host = |t: &Tensor| Vec::<f32>::try_from(&t.reshape([-1])).map_err(|e| OddityError::Numerical(e.to_string()));
     let r =
         crate::gmm_grad::loss_and_grad(&host(&zd)?, &host(&gamma)?, n, d, s.n_gmm, s.w_energy, s.w_cov_diag, jitter)?;
-    let shape = [n as i64, d as i64];
+    let (shape, device) = ([n as i64, d as i64], z.device());
     let back = move || {
         tch::no_grad(|| {
-            let dgamma = Tensor::from_slice(&r.dgamma).view([n as i64, -1]);
+            let dgamma = Tensor::from_slice(&r.dgamma).view([n as i64, -1]).to_device(device);
             // Softmax backward: gamma * (dgamma - sum_k gamma_k dgamma_k).
             let dlogits = &gamma * (&dgamma - (&gamma * &dgamma).sum_dim_intlist(-1, true, None));
-            let dz = Tensor::from_slice(&r.dz).view(shape);
+            let dz = Tensor::from_slice(&r.dz).view(shape).to_device(device);
             match tape.backward(&dlogits, true) {
                 Some(via_density) => dz + via_density,
                 None => dz,
