@@ -76,6 +76,13 @@ pub fn gmm_params(z: &Tensor, gamma: &Tensor, jitter: &mut Jitter) -> Result<Gmm
     Ok(GmmParams { phi, mu, cov, chol, log_det, jitter: used })
 }
 
+/// The error for a batch whose latent codes went NaN or infinite.
+pub(crate) fn diverged() -> OddityError {
+    OddityError::Numerical(
+        "GMM covariance has NaN or infinite entries (latent codes diverged); try a lower learning rate or gradient clipping".into(),
+    )
+}
+
 /// Cholesky factor of `cov + eps I`, escalating the jitter on failure.
 ///
 /// The hot path reads the device once per call (the factorisation status).
@@ -97,9 +104,7 @@ fn cholesky(cov: &Tensor, jitter: &mut Jitter) -> Result<(Tensor, f64)> {
             return Ok((l, eps));
         }
         if step == 0 && cov.isfinite().all().int64_value(&[]) != 1 {
-            return Err(OddityError::Numerical(
-                "GMM covariance has NaN or infinite entries (latent codes diverged); try a lower learning rate or gradient clipping".into(),
-            ));
+            return Err(diverged());
         }
         eps *= 10.0;
     }

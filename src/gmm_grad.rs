@@ -162,9 +162,7 @@ pub(crate) fn loss_and_grad(
             break;
         }
         if step == 0 && !(cov.iter().all(|v| v.is_finite()) && z.iter().all(|v| v.is_finite())) {
-            return Err(OddityError::Numerical(
-                "GMM covariance has NaN or infinite entries (latent codes diverged); try a lower learning rate or gradient clipping".into(),
-            ));
+            return Err(crate::gmm::diverged());
         }
         if step < jitter.max_steps {
             eps *= 10.0;

@@ -247,6 +247,31 @@ fn grad_of(p: &Tensor) -> Tensor {
     p.grad()
 }
 
+/// Helpers for the tests that compare hand-written gradients with autograd's.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use tch::{nn, Tensor};
+
+    /// Every variable's gradient, by name.
+    pub(crate) fn grads(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+        let mut v: Vec<_> = vs.variables().into_iter().map(|(k, t)| (k, t.grad())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Asserts that two stores' gradients agree to `rel` of each reference
+    /// gradient's largest entry (at least 1e-3).
+    pub(crate) fn assert_grads_close(got: &nn::VarStore, want: &nn::VarStore, rel: f64, label: &str) {
+        let (got, want) = (grads(got), grads(want));
+        assert_eq!(got.len(), want.len());
+        for ((k, g), (_, w)) in got.iter().zip(&want) {
+            let scale = w.abs().max().double_value(&[]).max(1e-3);
+            let diff = (g - w).abs().max().double_value(&[]);
+            assert!(diff <= rel * scale, "{label} {k}: max |diff| {diff}, scale {scale}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,11 +287,7 @@ mod tests {
         })
     }
 
-    fn grads(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-        let mut v: Vec<_> = vs.variables().into_iter().map(|(k, t)| (k, t.grad())).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
-    }
+    use super::test_util::grads;
 
     /// The hand-written backward gives autograd's gradients (weights, biases
     /// and input) for every activation, with and without dropout; the

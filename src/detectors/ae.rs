@@ -405,11 +405,12 @@ impl Detector for OutlierAE {
             // d/dxr mean((xr - x)^2) = 2 (xr - x) / numel.
             let (code, enc_tape) = net.enc.forward_taped(xb, true);
             let (xr, dec_tape) = net.dec.forward_taped(&code, true);
-            let diff = tch::no_grad(|| xr - xb);
-            let value = tch::no_grad(|| diff.square().mean(Kind::Float));
+            // Neither `xr` (taped) nor the batch carries a graph.
+            let diff = xr - xb;
+            let value = diff.square().mean(Kind::Float);
             let scale = 2.0 / diff.numel().max(1) as f64;
             Ok(crate::train::Loss::by_hand(value, move || {
-                if let Some(d) = dec_tape.backward(&tch::no_grad(|| diff * scale), true) {
+                if let Some(d) = dec_tape.backward(&(diff * scale), true) {
                     enc_tape.backward(&d, false);
                 }
             }))
