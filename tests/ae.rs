@@ -32,16 +32,23 @@ fn feature_score_is_squared_reconstruction_error() {
     }
 }
 
+/// A small AE with `score`, unstandardized, fitted with no validation split,
+/// so its residual statistics come from every training row; and those rows.
+fn fitted_on_all_rows(score: FeatureScore) -> (OutlierAE, Array2<f32>) {
+    let mut cfg = AeConfig::symmetric(6, &[8], 3, Activation::Tanh);
+    cfg.standardize = false;
+    cfg.score = score;
+    let x_train = common::inliers(1, 512, 6);
+    let mut det = OutlierAE::new(cfg, Device::Cpu).unwrap();
+    det.fit(x_train.view(), &FitConfig { validation_split: 0.0, ..small_cfg() }).unwrap();
+    (det, x_train)
+}
+
 #[test]
 fn log_normalized_feature_score_matches_its_formula() {
     // ln(1 + r² / s), s = mean r² per feature over the rows trained on
     // (validation_split 0, so every row), r from `reconstruct`.
-    let mut cfg = AeConfig::symmetric(6, &[8], 3, Activation::Tanh);
-    cfg.standardize = false;
-    cfg.score = FeatureScore::LogNormalized;
-    let x_train = common::inliers(1, 512, 6);
-    let mut det = OutlierAE::new(cfg, Device::Cpu).unwrap();
-    det.fit(x_train.view(), &FitConfig { validation_split: 0.0, ..small_cfg() }).unwrap();
+    let (det, x_train) = fitted_on_all_rows(FeatureScore::LogNormalized);
     let r2_train = (&x_train - &det.reconstruct(x_train.view(), 100).unwrap()).mapv(|d| (d as f64) * (d as f64));
     let s = r2_train.mean_axis(Axis(0)).unwrap();
     let x = common::inliers(2, 20, 6);
@@ -111,12 +118,7 @@ fn mahalanobis_feature_score_matches_its_formula() {
     // Shares c_j (P c)_j with c = r - m, m and P^-1 the mean and (sample)
     // covariance of the training residuals r = x - reconstruct(x); the
     // instance score is their mean, i.e. the squared distance over F.
-    let mut cfg = AeConfig::symmetric(6, &[8], 3, Activation::Tanh);
-    cfg.standardize = false;
-    cfg.score = FeatureScore::Mahalanobis;
-    let x_train = common::inliers(1, 512, 6);
-    let mut det = OutlierAE::new(cfg, Device::Cpu).unwrap();
-    det.fit(x_train.view(), &FitConfig { validation_split: 0.0, ..small_cfg() }).unwrap();
+    let (det, x_train) = fitted_on_all_rows(FeatureScore::Mahalanobis);
     let r_train = (&x_train - &det.reconstruct(x_train.view(), 100).unwrap()).mapv(f64::from);
     let m = r_train.mean_axis(Axis(0)).unwrap();
     let c_train = &r_train - &m;
