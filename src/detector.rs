@@ -35,7 +35,8 @@ pub struct PredictConfig {
     pub return_feature_score: bool,
     /// Include instance scores in the prediction.
     pub return_instance_score: bool,
-    /// Rows per forward pass; memory is bounded by it, not by the input size.
+    /// Rows per forward pass (of each worker, on the CPU); memory is
+    /// bounded by it, not by the input size.
     pub batch_size: usize,
 }
 
@@ -51,9 +52,15 @@ impl Default for PredictConfig {
     }
 }
 
-/// Default rows per scoring pass: large enough that per-call overhead vanishes,
-/// small enough that activations stay in cache-sized chunks (see docs/benchmarks.md).
-pub const DEFAULT_SCORE_BATCH: usize = 16_384;
+/// Default rows per scoring pass (per worker on the CPU, where each core
+/// scores its own batches): large enough that per-op overhead is small,
+/// small enough that one batch's activations stay in the core's cache and
+/// that 100,000 rows still split evenly over the cores (docs/benchmarks.md).
+pub const DEFAULT_SCORE_BATCH: usize = 4_096;
+
+/// Rows per pass of the streaming passes inside `fit` (the GMM estimate,
+/// residual statistics), which run on the training thread.
+pub(crate) const FIT_PASS_BATCH: usize = 16_384;
 
 impl PredictConfig {
     /// Checks ranges.

@@ -45,6 +45,23 @@ impl Activation {
         }
     }
 
+    /// An input the activation maps to exactly 1.0 in f32 (tanh(20) and
+    /// sigmoid(40) round to 1), used to carry the ones column of [`FoldedMlp`].
+    fn ones_source(self) -> f64 {
+        match self {
+            Activation::Tanh => 20.0,
+            Activation::Sigmoid => 40.0,
+            Activation::Linear | Activation::Relu | Activation::LeakyRelu | Activation::Elu => 1.0,
+        }
+    }
+
+    /// True if this device's kernel maps `source` to exactly 1.0, on the
+    /// vectorised body and on the scalar tail of a buffer alike.
+    fn keeps_one(self, source: f64, device: tch::Device) -> bool {
+        let t = self.apply(Tensor::full([67], source, (tch::Kind::Float, device)));
+        t.eq(1.0).all().int64_value(&[]) == 1
+    }
+
     /// Gradient with respect to the activation's input, given the gradient
     /// `g` with respect to its output `out`. Every activation here can be
     /// differentiated from its output alone, so the input is not kept.
@@ -143,6 +160,13 @@ impl Mlp {
         Mlp { layers, dropout_rng }
     }
 
+    /// A copy sharing the same weight tensors, to run on another thread
+    /// (the parallel scoring workers).
+    pub(crate) fn share(&self) -> Mlp {
+        let layers = self.layers.iter().map(|(w, b, a, p)| (w.shallow_clone(), b.shallow_clone(), *a, *p)).collect();
+        Mlp { layers, dropout_rng: std::cell::RefCell::new(self.dropout_rng.borrow().clone()) }
+    }
+
     /// Forward pass; dropout is active only when `train` is true.
     pub(crate) fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         let mut h = x.shallow_clone();
@@ -183,6 +207,80 @@ impl Mlp {
             }
             (h, Tape { steps })
         })
+    }
+}
+
+impl Mlp {
+    /// The network in its scoring form (see [`FoldedMlp`]); `None` where an
+    /// activation cannot carry the ones column on this device.
+    pub(crate) fn folded(&self, keep_ones: bool) -> Option<FoldedMlp> {
+        tch::no_grad(|| {
+            let n = self.layers.len();
+            let mut layers = Vec::with_capacity(n);
+            for (i, (w, b, act, _)) in self.layers.iter().enumerate() {
+                let (units, fan_in) = (w.size()[0], w.size()[1]);
+                let ones = keep_ones || i + 1 < n;
+                let source = act.ones_source();
+                if ones && !act.keeps_one(source, w.device()) {
+                    return None;
+                }
+                let wf = Tensor::zeros([fan_in + 1, units + i64::from(ones)], (w.kind(), w.device()));
+                wf.narrow(0, 0, fan_in).narrow(1, 0, units).copy_(&w.tr());
+                wf.narrow(0, fan_in, 1).narrow(1, 0, units).copy_(&b.view([1, units]));
+                if ones {
+                    let _ = wf.narrow(0, fan_in, 1).narrow(1, units, 1).fill_(source);
+                }
+                layers.push((wf, *act));
+            }
+            Some(FoldedMlp { layers })
+        })
+    }
+}
+
+/// A dense stack for scoring, with every bias folded into its matmul.
+///
+/// Why: on CPU, libtorch's `addmm` first copies the broadcast bias into the
+/// output and then accumulates the product into it; for layers this narrow
+/// that copy costs about as much as the product (docs/benchmarks.md). Here
+/// each layer's input carries a trailing column of ones, the bias is one
+/// more weight row, and one more weight column makes the next ones column:
+/// it feeds the incoming one through a weight (`ones_source`) that the
+/// activation maps to exactly 1.0. So a layer is one `mm` and one in-place
+/// activation over a contiguous buffer. Values equal `Mlp::forward` up to
+/// float rounding (the bias is summed inside the product).
+#[derive(Debug)]
+pub(crate) struct FoldedMlp {
+    /// `[fan_in + 1, units (+ 1)]` weights and the activation.
+    layers: Vec<(Tensor, Activation)>,
+}
+
+impl FoldedMlp {
+    /// A copy sharing the same weight tensors, for another thread.
+    pub(crate) fn share(&self) -> FoldedMlp {
+        FoldedMlp { layers: self.layers.iter().map(|(w, a)| (w.shallow_clone(), *a)).collect() }
+    }
+
+    /// Forward pass of `x1 [N, n_in + 1]`, whose last column is ones. The
+    /// output carries a last column of ones too if built with `keep_ones`.
+    pub(crate) fn forward(&self, x1: &Tensor) -> Tensor {
+        let mut h = x1.shallow_clone();
+        for (w, act) in &self.layers {
+            h = act.apply(h.mm(w));
+        }
+        h
+    }
+
+    /// [`forward`](Self::forward), transposed: `[units, N]`, one row per
+    /// output unit. The last product is taken as `W^T h^T`, so the
+    /// transpose costs no copy; the host scoring tail reads its input
+    /// column by column this way.
+    pub(crate) fn forward_transposed(&self, x1: &Tensor) -> Tensor {
+        let mut h = x1.shallow_clone();
+        let last = self.layers.len() - 1;
+        for (i, (w, act)) in self.layers.iter().enumerate() {
+            h = act.apply(if i == last { w.tr().mm(&h.tr()) } else { h.mm(w) });
+        }
+        h
     }
 }
 
@@ -349,6 +447,32 @@ mod tests {
         for (o, (k, t)) in once.iter().zip(grads(&vs)) {
             let diff = (t - o * 2.0).abs().max().double_value(&[]);
             assert!(diff < 1e-5, "{k}: {diff}");
+        }
+    }
+
+    /// The folded scoring form gives `forward`'s values for every activation,
+    /// its carried ones column is exactly 1 (tanh(20) and sigmoid(40) round
+    /// to 1 in f32, as `ones_source` relies on), and dropout plays no part.
+    #[test]
+    fn folded_forward_matches_forward() {
+        use Activation::*;
+        for act in [Linear, Relu, Tanh, Sigmoid, LeakyRelu, Elu] {
+            let spec = [Layer::new(7, act).with_dropout(0.2), Layer::new(3, act), Layer::new(4, Linear)];
+            let [(_, m), _] = twins(&spec);
+            // Large inputs push tanh and sigmoid into saturation as well.
+            let x = Tensor::randn([70, 5], (Kind::Float, Device::Cpu)) * 4.0;
+            let x1 = Tensor::cat(&[&x, &Tensor::ones([70, 1], (Kind::Float, Device::Cpu))], 1);
+            let want = tch::no_grad(|| m.forward(&x, false));
+            for keep in [false, true] {
+                let f = m.folded(keep).expect("every activation here carries the ones column on CPU");
+                let got = f.forward(&x1);
+                assert_eq!(got.size(), [70, 4 + i64::from(keep)], "{act:?}");
+                let diff = (got.narrow(1, 0, 4) - &want).abs().max().double_value(&[]);
+                assert!(diff < 1e-5, "{act:?} keep={keep}: max |diff| {diff}");
+                if keep {
+                    assert!(got.narrow(1, 4, 1).eq(1.0).all().int64_value(&[]) == 1, "{act:?}: ones column");
+                }
+            }
         }
     }
 }

@@ -172,8 +172,16 @@ struct AeExtra {
     residual_precision: Option<Vec<f64>>,
 }
 
-/// A feature score's statistics as device tensors, built once per scoring call.
-enum Scorer {
+/// The networks and the feature score's statistics (device tensors), as one
+/// scoring worker uses them.
+struct Scorer {
+    enc: Mlp,
+    dec: Mlp,
+    stats: Stats,
+}
+
+/// A feature score's training-residual statistics.
+enum Stats {
     Squared,
     LogNormalized(Tensor),
     Mahalanobis { mean: Tensor, precision: Tensor },
@@ -288,7 +296,7 @@ impl OutlierAE {
         let n = x.size()[0].max(1) as f64;
         let mut sum = Tensor::zeros([self.cfg.n_features as i64], (Kind::Double, self.device));
         tch::no_grad(|| {
-            for (_, xb) in common::row_batches(x, crate::detector::DEFAULT_SCORE_BATCH) {
+            for (_, xb) in common::row_batches(x, crate::detector::FIT_PASS_BATCH) {
                 sum += self.squared_residual(&xb).sum_dim_intlist(0, false, Kind::Double);
             }
         });
@@ -309,7 +317,7 @@ impl OutlierAE {
         let o = (Kind::Double, self.device);
         let (mut s, mut ss) = (Tensor::zeros([nf], o), Tensor::zeros([nf, nf], o));
         tch::no_grad(|| {
-            for (_, xb) in common::row_batches(x, crate::detector::DEFAULT_SCORE_BATCH) {
+            for (_, xb) in common::row_batches(x, crate::detector::FIT_PASS_BATCH) {
                 let r = (&xb - self.net.forward(&xb, false)).to_kind(Kind::Double);
                 s += r.sum_dim_intlist(0, false, None);
                 ss += r.tr().mm(&r);
@@ -338,29 +346,34 @@ impl OutlierAE {
         (self.net.forward(xb, false) - xb).square()
     }
 
-    /// The feature score's statistics on the device.
+    /// What scoring needs, sharing this detector's weights: built once per
+    /// scoring worker.
     fn scorer(&self) -> Scorer {
         let nf = self.cfg.n_features as i64;
         let e = &self.extra;
-        match (self.cfg.score, &e.residual_scale, &e.residual_mean, &e.residual_precision) {
+        let stats = match (self.cfg.score, &e.residual_scale, &e.residual_mean, &e.residual_precision) {
             (FeatureScore::LogNormalized, Some(s), _, _) => {
-                Scorer::LogNormalized(Tensor::from_slice(s).view([1, nf]).to_device(self.device))
+                Stats::LogNormalized(Tensor::from_slice(s).view([1, nf]).to_device(self.device))
             }
-            (FeatureScore::Mahalanobis, _, Some(m), Some(p)) => Scorer::Mahalanobis {
+            (FeatureScore::Mahalanobis, _, Some(m), Some(p)) => Stats::Mahalanobis {
                 mean: Tensor::from_slice(m).view([1, nf]).to_device(self.device),
                 precision: Tensor::from_slice(p).view([nf, nf]).to_device(self.device),
             },
-            _ => Scorer::Squared,
-        }
+            _ => Stats::Squared,
+        };
+        Scorer { enc: self.net.enc.share(), dec: self.net.dec.share(), stats }
     }
+}
 
-    /// Feature scores of a transformed batch.
-    fn feature_scores(&self, xb: &Tensor, scorer: &Scorer) -> Tensor {
-        match scorer {
-            Scorer::Squared => self.squared_residual(xb),
-            Scorer::LogNormalized(s) => (self.squared_residual(xb) / s).log1p(),
-            Scorer::Mahalanobis { mean, precision } => {
-                let c = (xb - self.net.forward(xb, false)).to_kind(Kind::Double) - mean;
+impl Scorer {
+    /// Feature scores `[N, F]` of a transformed batch.
+    fn feature_scores(&self, xb: &Tensor) -> Tensor {
+        let residual = || xb - self.dec.forward(&self.enc.forward(xb, false), false);
+        match &self.stats {
+            Stats::Squared => residual().square(),
+            Stats::LogNormalized(s) => (residual().square() / s).log1p(),
+            Stats::Mahalanobis { mean, precision } => {
+                let c = residual().to_kind(Kind::Double) - mean;
                 (c.mm(precision) * c).to_kind(Kind::Float)
             }
         }
@@ -425,27 +438,26 @@ impl Detector for OutlierAE {
 
     fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
         cfg.validate()?;
-        common::check_score("OutlierAE", &self.state, &x, self.cfg.n_features)?;
+        common::check_score_shape("OutlierAE", &self.state, &x, self.cfg.n_features)?;
         let want_features = cfg.return_feature_score || cfg.outlier_type == OutlierType::Feature;
-        let tf = Transform::new(self.state.scaler.as_ref(), self.device);
-        let scorer = self.scorer();
-        let mut inst = Vec::with_capacity(x.nrows());
-        let mut feat = Vec::with_capacity(if want_features { x.len() } else { 0 });
-        tch::no_grad(|| {
-            common::for_batches(&x, cfg.batch_size, self.device, &tf, |_, xb| {
-                let fs = self.feature_scores(&xb, &scorer);
-                inst.extend(common::to_vec_f32(&instance_from_features(&fs, cfg.outlier_perc)));
-                if want_features {
-                    feat.extend(common::to_vec_f32(&fs));
-                }
-                Ok(())
-            })
+        let nf = self.cfg.n_features;
+        // Per row: the instance score, then the feature scores if wanted.
+        let width = 1 + if want_features { nf } else { 0 };
+        let layout =
+            common::ScoreLayout { batch_size: cfg.batch_size, width, scaler: self.state.scaler.as_ref(), ones: false };
+        let perc = cfg.outlier_perc;
+        let rows = common::score_rows(&x, layout, self.device, || {
+            let scorer = self.scorer();
+            move |b: &common::Batch| {
+                let fs = scorer.feature_scores(&b.x);
+                let inst = instance_from_features(&fs, perc).unsqueeze(1);
+                Ok(if want_features { Tensor::cat(&[inst, fs], 1) } else { inst })
+            }
         })?;
+        let inst: Vec<f32> = rows.iter().step_by(width).copied().collect();
         let feature = if want_features {
-            Some(
-                Array2::from_shape_vec((x.nrows(), x.ncols()), feat)
-                    .map_err(|e| OddityError::Numerical(e.to_string()))?,
-            )
+            let feat = rows.chunks_exact(width).flat_map(|r| r[1..].iter().copied()).collect();
+            Some(Array2::from_shape_vec((x.nrows(), nf), feat).map_err(|e| OddityError::Numerical(e.to_string()))?)
         } else {
             None
         };

@@ -6,7 +6,7 @@ use ndarray::{Array1, ArrayView2};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use super::common::{self, Fitted, Transform};
+use super::common::{self, Fitted};
 use crate::error::{OddityError, Result};
 use crate::gmm::{cov_diag_penalty, energy, gmm_params, GmmAccumulator, GmmState, Jitter};
 use crate::nn::{check_layers, Activation, Layer, Mlp};
@@ -132,22 +132,21 @@ pub(crate) fn estimate(
     acc.finish(jitter)
 }
 
-/// Scores rows of `x` in batches by sample energy; `energies` maps a
-/// transformed batch and its first row index to one energy per row.
-pub(crate) fn score_energy(
+/// Scores rows of `x` in batches by sample energy; `make` builds, per
+/// worker, a function from a prepared batch (with a ones column if `ones`)
+/// to one energy per row (see
+/// [`common::score_rows`]).
+pub(crate) fn score_energy<F>(
     x: &ArrayView2<f32>,
     batch_size: usize,
+    ones: bool,
     device: Device,
     state: &Fitted,
-    mut energies: impl FnMut(usize, &Tensor) -> Tensor,
-) -> Result<Array1<f32>> {
-    let tf = Transform::new(state.scaler.as_ref(), device);
-    let mut out = Vec::with_capacity(x.nrows());
-    tch::no_grad(|| {
-        common::for_batches(x, batch_size, device, &tf, |start, xb| {
-            out.extend(common::to_vec_f32(&energies(start, &xb)));
-            Ok(())
-        })
-    })?;
-    Ok(Array1::from(out))
+    make: impl Fn() -> F,
+) -> Result<Array1<f32>>
+where
+    F: FnMut(&common::Batch) -> Result<Tensor> + Send,
+{
+    let layout = common::ScoreLayout { batch_size, width: 1, scaler: state.scaler.as_ref(), ones };
+    Ok(Array1::from(common::score_rows(x, layout, device, make)?))
 }

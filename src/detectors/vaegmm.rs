@@ -159,10 +159,7 @@ impl VaegmmConfig {
 #[derive(Debug)]
 struct VaegmmNet {
     vs: nn::VarStore,
-    enc: Mlp,
-    mean: Mlp,
-    logvar: Mlp,
-    dec: Mlp,
+    coder: Coder,
     density: Mlp,
 }
 
@@ -177,9 +174,20 @@ impl VaegmmNet {
         let logvar = Mlp::new(&(&root / "logvar"), cfg.encoder_out(), &head, &mut r);
         let dec = Mlp::new(&(&root / "decoder"), cfg.latent_dim, &cfg.decoder, &mut r);
         let density = Mlp::new(&(&root / "density"), cfg.z_dim(), &cfg.gmm.density_layers(), &mut r);
-        VaegmmNet { vs, enc, mean, logvar, dec, density }
+        VaegmmNet { vs, coder: Coder { enc, mean, logvar, dec }, density }
     }
+}
 
+/// The variational autoencoder: what scoring runs, apart from the mixture.
+#[derive(Debug)]
+struct Coder {
+    enc: Mlp,
+    mean: Mlp,
+    logvar: Mlp,
+    dec: Mlp,
+}
+
+impl Coder {
     /// `(mean, logvar)` of the latent posterior.
     fn encode(&self, cfg: &VaegmmConfig, x: &Tensor, train: bool) -> (Tensor, Tensor) {
         let h = self.enc.forward(x, train);
@@ -192,6 +200,11 @@ impl VaegmmNet {
         let xr = self.dec.forward(&latent, train);
         let z = Tensor::cat(&[latent, cfg.recon.compute(x, &xr)], -1);
         (xr, z)
+    }
+
+    /// A copy sharing the weights, for a scoring worker thread.
+    fn share(&self) -> Coder {
+        Coder { enc: self.enc.share(), mean: self.mean.share(), logvar: self.logvar.share(), dec: self.dec.share() }
     }
 }
 
@@ -242,18 +255,18 @@ fn train_loss(
     jitter: &mut crate::gmm::Jitter,
 ) -> Result<crate::train::Loss> {
     if !(train && host_gmm) {
-        let (mean, logvar) = net.encode(c, xb, train);
-        let (xr, z) = net.decode(c, xb, sample(&mean, &logvar, Some(eps)), train);
+        let (mean, logvar) = net.coder.encode(c, xb, train);
+        let (xr, z) = net.coder.decode(c, xb, sample(&mean, &logvar, Some(eps)), train);
         let gamma = gc::memberships(&net.density, &z, train);
         let gmm = gc::gmm_loss(&z, &gamma, &c.gmm, jitter)?;
         return Ok((elbo.nll(xb, &xr) * c.w_recon + kl(&mean, &logvar) * c.beta + gmm).into());
     }
-    let (h, enc_tape) = net.enc.forward_taped(xb, true);
+    let (h, enc_tape) = net.coder.enc.forward_taped(xb, true);
     let h = h.detach().set_requires_grad(true);
     let (lo, hi) = c.logvar_clamp;
-    let (mean, logvar) = (net.mean.forward(&h, true), net.logvar.forward(&h, true).clamp(lo, hi));
+    let (mean, logvar) = (net.coder.mean.forward(&h, true), net.coder.logvar.forward(&h, true).clamp(lo, hi));
     let latent = sample(&mean, &logvar, Some(eps));
-    let (xr, dec_tape) = net.dec.forward_taped(&latent.detach(), true);
+    let (xr, dec_tape) = net.coder.dec.forward_taped(&latent.detach(), true);
     let (lat, xr) = (latent.detach().set_requires_grad(true), xr.detach().set_requires_grad(true));
     let z = Tensor::cat(&[&lat, &c.recon.compute(xb, &xr)], -1);
     let (gmm, dz) = gc::gmm_loss_by_hand(&net.density, &z, &c.gmm, jitter)?;
@@ -375,14 +388,14 @@ impl Detector for OutlierVAEGMM {
             train_loss(net, c, xb, eps, &elbo, step.train, host_gmm, &mut jitter)
         };
         let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierVAEGMM", &mut loss)?;
-        let bs = crate::detector::DEFAULT_SCORE_BATCH;
+        let bs = crate::detector::FIT_PASS_BATCH;
         let deterministic = c.deterministic_score;
         let gmm = gc::estimate(&data.all, bs, &c.gmm, c.z_dim(), &mut jitter, |start, xb| {
             let n = xb.size()[0];
-            let (mean, logvar) = net.encode(c, xb, false);
+            let (mean, logvar) = net.coder.encode(c, xb, false);
             let eps = (!deterministic)
                 .then(|| rng::normal_at(cfg.seed, rng::STREAM_GMM_NOISE, start as u64 * l as u64, &[n, l], device));
-            let (_, z) = net.decode(c, xb, sample(&mean, &logvar, eps), false);
+            let (_, z) = net.coder.decode(c, xb, sample(&mean, &logvar, eps), false);
             let gamma = gc::memberships(&net.density, &z, false);
             (z, gamma)
         })?;
@@ -397,36 +410,41 @@ impl Detector for OutlierVAEGMM {
 
     fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
         cfg.validate()?;
-        common::check_score("OutlierVAEGMM", &self.state, &x, self.cfg.n_features)?;
+        common::check_score_shape("OutlierVAEGMM", &self.state, &x, self.cfg.n_features)?;
         if cfg.outlier_type == OutlierType::Feature {
             return Err(OddityError::param(
                 "outlier_type",
                 "OutlierVAEGMM has no feature scores; use OutlierType::Instance",
             ));
         }
-        let gmm = self.gmm.as_ref().ok_or(OddityError::NotFitted("OutlierVAEGMM"))?.scorer(self.device);
+        let gmm = self.gmm.as_ref().ok_or(OddityError::NotFitted("OutlierVAEGMM"))?;
         let c = &self.cfg;
         let (s, l) =
             if c.deterministic_score { (1, c.latent_dim as i64) } else { (c.samples as i64, c.latent_dim as i64) };
         // Keep rows x samples per pass near the requested batch size.
         let bs = (cfg.batch_size / s as usize).max(1);
-        let instance = gc::score_energy(&x, bs, self.device, &self.state, |start, xb| {
-            let n = xb.size()[0];
-            let (mean, logvar) = self.net.encode(c, xb, false);
-            if c.deterministic_score {
-                let (_, z) = self.net.decode(c, xb, mean, false);
-                return gmm.energy(&z);
+        let device = self.device;
+        let instance = gc::score_energy(&x, bs, false, device, &self.state, || {
+            let (coder, gmm, c) = (self.net.coder.share(), gmm.scorer(device), c.clone());
+            move |b: &common::Batch| {
+                let (start, xb) = (b.start, &b.x);
+                let n = xb.size()[0];
+                let (mean, logvar) = coder.encode(&c, xb, false);
+                if c.deterministic_score {
+                    let (_, z) = coder.decode(&c, xb, mean, false);
+                    return Ok(gmm.energy(&z));
+                }
+                let rep = |t: &Tensor| t.repeat_interleave_self_int(s, Some(0), None);
+                let eps = rng::normal_at(
+                    c.score_seed,
+                    rng::STREAM_SCORE_NOISE,
+                    start as u64 * (s * l) as u64,
+                    &[n * s, l],
+                    device,
+                );
+                let (_, z) = coder.decode(&c, &rep(xb), sample(&rep(&mean), &rep(&logvar), Some(eps)), false);
+                Ok(gmm.energy(&z).view([n, s]).mean_dim(-1, false, Kind::Double))
             }
-            let rep = |t: &Tensor| t.repeat_interleave_self_int(s, Some(0), None);
-            let eps = rng::normal_at(
-                c.score_seed,
-                rng::STREAM_SCORE_NOISE,
-                start as u64 * (s * l) as u64,
-                &[n * s, l],
-                self.device,
-            );
-            let (_, z) = self.net.decode(c, &rep(xb), sample(&rep(&mean), &rep(&logvar), Some(eps)), false);
-            gmm.energy(&z).view([n, s]).mean_dim(-1, false, Kind::Double)
         })?;
         Ok(Scores { instance, feature: None })
     }
