@@ -58,8 +58,9 @@ impl Default for PredictConfig {
 /// that 100,000 rows still split evenly over the cores (docs/benchmarks.md).
 pub const DEFAULT_SCORE_BATCH: usize = 4_096;
 
-/// Rows per pass of the streaming passes inside `fit` (the GMM estimate,
-/// residual statistics), which run on the training thread.
+/// Rows per pass of the streaming passes that run on the calling thread with
+/// libtorch's own threads: inside `fit` (the GMM estimate, residual
+/// statistics) and the supervised baseline's scoring.
 pub(crate) const FIT_PASS_BATCH: usize = 16_384;
 
 impl PredictConfig {

@@ -307,7 +307,7 @@ impl GmmScorer {
         -self.log_likelihood(z)
     }
 
-    /// The f32 scorer as host arrays, to score rows one at a time.
+    /// The f32 scorer as host arrays, for the CPU scoring tail.
     pub(crate) fn host(&self) -> Result<HostGmm> {
         let v = |t: &Tensor| {
             Vec::<f32>::try_from(&t.to_device(Device::Cpu).reshape([-1]))
@@ -323,7 +323,8 @@ impl GmmScorer {
     }
 }
 
-/// [`GmmScorer`]'s f32 form on the host: the same formula, one row at a time.
+/// [`GmmScorer`]'s f32 form on the host: the same formula, over a batch
+/// held dimension-major.
 #[derive(Debug, Clone)]
 pub(crate) struct HostGmm {
     k: usize,

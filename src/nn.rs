@@ -452,7 +452,8 @@ mod tests {
 
     /// The folded scoring form gives `forward`'s values for every activation,
     /// its carried ones column is exactly 1 (tanh(20) and sigmoid(40) round
-    /// to 1 in f32, as `ones_source` relies on), and dropout plays no part.
+    /// to 1 in f32, as `ones_source` relies on). It is the network in eval
+    /// mode: the layers carry dropout, which the fold leaves out.
     #[test]
     fn folded_forward_matches_forward() {
         use Activation::*;

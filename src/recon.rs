@@ -121,17 +121,38 @@ impl ReconFeatures {
         for (col, feat) in out.chunks_exact_mut(n).zip(&self.features) {
             let rows = col.iter_mut().zip(xx.iter().zip(rr.iter())).zip(xq.iter().zip(dd.iter()));
             for ((o, (&xx, &rr)), (&xq, &dd)) in rows {
-                let cos = || xq / (xx.sqrt() * rr.sqrt()).max(eps);
+                let cos = || xq / nan_max(xx.sqrt() * rr.sqrt(), eps);
                 *o = match feat {
                     ReconFeature::RelativeEuclidean => (dd.sqrt() / (xx.sqrt() + eps)).clamp(0.0, max_rel),
                     ReconFeature::Cosine => cos(),
                     ReconFeature::Euclidean => dd.sqrt(),
                     ReconFeature::LogMse => (dd * inv_f + eps).ln(),
-                    ReconFeature::AlibiRelative => (dd.sqrt() / (xx.sqrt().min(rr.sqrt()) - 1.0)).clamp(0.0, max_rel),
+                    ReconFeature::AlibiRelative => {
+                        (dd.sqrt() / (nan_min(xx.sqrt(), rr.sqrt()) - 1.0)).clamp(0.0, max_rel)
+                    }
                     ReconFeature::NegativeCosine => -cos(),
                 };
             }
         }
+    }
+}
+
+/// `max` that keeps a NaN, as libtorch's `clamp_min` does (`f32::max`
+/// drops it).
+fn nan_max(a: f32, b: f32) -> f32 {
+    if a.is_nan() {
+        a
+    } else {
+        a.max(b)
+    }
+}
+
+/// `min` that keeps a NaN, as libtorch's `minimum` does.
+fn nan_min(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else {
+        a.min(b)
     }
 }
 

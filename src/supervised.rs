@@ -24,7 +24,7 @@ use ndarray::{Array1, ArrayView2};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
-use crate::detector::DEFAULT_SCORE_BATCH;
+use crate::detector::FIT_PASS_BATCH;
 use crate::detectors::common::{for_batches, to_tensor, to_vec_f32, Transform};
 use crate::error::{OddityError, Result};
 use crate::fit::{EarlyStopping, FitConfig, TrainReport};
@@ -319,7 +319,7 @@ impl BaselineClassifier {
         let tf = Transform::new(self.scaler.as_ref(), self.device);
         let mut out = Vec::with_capacity(x.nrows());
         tch::no_grad(|| {
-            for_batches(&x, DEFAULT_SCORE_BATCH, self.device, &tf, |_, xb| {
+            for_batches(&x, FIT_PASS_BATCH, self.device, &tf, |_, xb| {
                 out.extend(to_vec_f32(&net.forward(&xb, false)));
                 Ok(())
             })
@@ -336,7 +336,7 @@ impl BaselineClassifier {
 /// Logits of rows already on the device, in scoring-size batches.
 fn batched_logits(net: &Net, x: &Tensor) -> Tensor {
     let n = x.size()[0];
-    let bs = DEFAULT_SCORE_BATCH as i64;
+    let bs = FIT_PASS_BATCH as i64;
     let parts: Vec<Tensor> =
         (0..n).step_by(bs as usize).map(|s| net.forward(&x.narrow(0, s, bs.min(n - s)), false)).collect();
     Tensor::cat(&parts, 0)

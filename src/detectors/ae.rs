@@ -443,8 +443,7 @@ impl Detector for OutlierAE {
         let nf = self.cfg.n_features;
         // Per row: the instance score, then the feature scores if wanted.
         let width = 1 + if want_features { nf } else { 0 };
-        let layout =
-            common::ScoreLayout { batch_size: cfg.batch_size, width, scaler: self.state.scaler.as_ref(), ones: false };
+        let layout = common::ScoreLayout::new(cfg.batch_size, width, self.state.scaler.as_ref());
         let perc = cfg.outlier_perc;
         let rows = common::score_rows(&x, layout, self.device, || {
             let scorer = self.scorer();

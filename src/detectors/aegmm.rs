@@ -117,14 +117,15 @@ fn autoencode(enc: &Mlp, dec: &Mlp, recon: &ReconFeatures, x: &Tensor, train: bo
 /// trained, with tensor ops throughout.
 enum ScoringCoder {
     Plain(Box<(Mlp, Mlp)>),
-    Folded(FoldedMlp, FoldedMlp),
+    /// The folded networks, and the plain ones for batches they turn to NaN.
+    Folded(FoldedMlp, FoldedMlp, Box<(Mlp, Mlp)>),
 }
 
 impl ScoringCoder {
     fn new(net: &AegmmNet, device: Device) -> Self {
         let folded = (device == Device::Cpu).then(|| net.enc.folded(true).zip(net.dec.folded(false))).flatten();
         match folded {
-            Some((enc, dec)) => ScoringCoder::Folded(enc, dec),
+            Some((enc, dec)) => ScoringCoder::Folded(enc, dec, Box::new((net.enc.share(), net.dec.share()))),
             None => ScoringCoder::Plain(Box::new((net.enc.share(), net.dec.share()))),
         }
     }
@@ -132,7 +133,9 @@ impl ScoringCoder {
     fn share(&self) -> Self {
         match self {
             ScoringCoder::Plain(p) => ScoringCoder::Plain(Box::new((p.0.share(), p.1.share()))),
-            ScoringCoder::Folded(e, d) => ScoringCoder::Folded(e.share(), d.share()),
+            ScoringCoder::Folded(e, d, p) => {
+                ScoringCoder::Folded(e.share(), d.share(), Box::new((p.0.share(), p.1.share())))
+            }
         }
     }
 }
@@ -150,10 +153,18 @@ impl Scorer {
     fn energies(&mut self, b: &common::Batch) -> Result<Tensor> {
         match &self.coder {
             ScoringCoder::Plain(p) => Ok(self.gmm.energy(&autoencode(&p.0, &p.1, &self.recon, &b.x, false).1)),
-            ScoringCoder::Folded(enc, dec) => {
+            ScoringCoder::Folded(enc, dec, plain) => {
                 let code = enc.forward(&b.x);
                 let xr_t = dec.forward_transposed(&code);
-                self.tail.energies(b.host, &code, &xr_t, &self.recon, &self.gmm)
+                let e = self.tail.energies(b.host, &code, &xr_t, &self.recon, &self.gmm)?;
+                if !self.tail.out.iter().any(|v| v.is_nan()) {
+                    return Ok(e);
+                }
+                // The ones column turns an infinite hidden value into NaN
+                // (0 x inf) where the plain network need not (a later tanh
+                // saturates): such a batch is scored the plain way.
+                let x = b.x.narrow(1, 0, xr_t.size()[0]);
+                Ok(self.gmm.energy(&autoencode(&plain.0, &plain.1, &self.recon, &x, false).1))
             }
         }
     }
@@ -165,7 +176,7 @@ impl Scorer {
 /// loops vectorize. Same formulas as the tensor ops, in f32.
 struct Tail {
     gmm: Option<HostGmm>,
-    /// `[c + 1, n]`: the folded encoder's output, row-major as it comes.
+    /// `[n, c + 1]`: the folded encoder's output, row-major as it comes.
     code: Vec<f32>,
     /// `[F, n]`: the input and its reconstruction, feature-major.
     x_t: Vec<f32>,
@@ -336,6 +347,35 @@ impl OutlierAEGMM {
     }
 }
 
+impl OutlierAEGMM {
+    /// Sample energies of `x` through `coder`, in batches of at most
+    /// `batch_size` rows on `workers` (`None`: one per libtorch thread).
+    fn energies(
+        &self,
+        x: &ArrayView2<f32>,
+        coder: ScoringCoder,
+        batch_size: usize,
+        workers: Option<usize>,
+    ) -> Result<ndarray::Array1<f32>> {
+        let gmm = self.gmm.as_ref().ok_or(OddityError::NotFitted("OutlierAEGMM"))?;
+        let ones = matches!(coder, ScoringCoder::Folded(..));
+        let layout = common::ScoreLayout {
+            ones,
+            workers,
+            ..common::ScoreLayout::new(batch_size, 1, self.state.scaler.as_ref())
+        };
+        gc::score_energy(x, layout, self.device, || {
+            let mut s = Scorer {
+                coder: coder.share(),
+                recon: self.cfg.recon.clone(),
+                gmm: gmm.scorer(self.device),
+                tail: Tail::new(),
+            };
+            move |b: &common::Batch| s.energies(b)
+        })
+    }
+}
+
 impl Detector for OutlierAEGMM {
     fn kind(&self) -> DetectorKind {
         DetectorKind::Aegmm
@@ -386,18 +426,7 @@ impl Detector for OutlierAEGMM {
                 "OutlierAEGMM has no feature scores; use OutlierType::Instance",
             ));
         }
-        let gmm = self.gmm.as_ref().ok_or(OddityError::NotFitted("OutlierAEGMM"))?;
-        let coder = ScoringCoder::new(&self.net, self.device);
-        let ones = matches!(coder, ScoringCoder::Folded(..));
-        let instance = gc::score_energy(&x, cfg.batch_size, ones, self.device, &self.state, || {
-            let mut s = Scorer {
-                coder: coder.share(),
-                recon: self.cfg.recon.clone(),
-                gmm: gmm.scorer(self.device),
-                tail: Tail::new(),
-            };
-            move |b: &common::Batch| s.energies(b)
-        })?;
+        let instance = self.energies(&x, ScoringCoder::new(&self.net, self.device), cfg.batch_size, None)?;
         Ok(Scores { instance, feature: None })
     }
 
@@ -470,6 +499,12 @@ mod tests {
             det.fit(x.view(), &FitConfig { epochs: 2, batch_size: 64, ..Default::default() }).unwrap();
             let got =
                 det.score_with(x.view(), &PredictConfig { batch_size: 70, ..Default::default() }).unwrap().instance;
+            let folded = ScoringCoder::new(&det.net, Device::Cpu);
+            assert!(matches!(folded, ScoringCoder::Folded(..)), "the CPU scores through the folded networks");
+            let on = |coder: ScoringCoder, workers| det.energies(&x.view(), coder, 70, Some(workers)).unwrap();
+            let (one, three) = (on(folded.share(), 1), on(folded, 3));
+            // The path other devices take, through the same workers.
+            let plain = on(ScoringCoder::Plain(Box::new((det.net.enc.share(), det.net.dec.share()))), 2);
             let xs = match &det.state.scaler {
                 Some(sc) => {
                     let (m, sd) = sc.tensors(Device::Cpu);
@@ -480,21 +515,14 @@ mod tests {
             let gmm = det.gmm.as_ref().unwrap().scorer(Device::Cpu);
             let want = tch::no_grad(|| gmm.energy(&det.net.forward(&det.cfg, &xs, false).1));
             let want = Vec::<f32>::try_from(&want).unwrap();
-            // The path other devices take, through the same workers.
-            let gmm_state = det.gmm.as_ref().unwrap();
-            let plain = gc::score_energy(&x.view(), 70, false, Device::Cpu, &det.state, || {
-                let coder = ScoringCoder::Plain(Box::new((det.net.enc.share(), det.net.dec.share())));
-                let (recon, gmm) = (det.cfg.recon.clone(), gmm_state.scorer(Device::Cpu));
-                let mut s = Scorer { coder, recon, gmm, tail: Tail::new() };
-                move |b: &common::Batch| s.energies(b)
-            })
-            .unwrap();
             for (p, w) in plain.iter().zip(&want) {
                 approx::assert_relative_eq!(*p, *w, max_relative = 1e-5, epsilon = 1e-4);
             }
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                approx::assert_relative_eq!(*g, *w, max_relative = 1e-4, epsilon = 1e-3);
-                assert!(g.is_finite(), "standardize={standardize} row {i}");
+            for scores in [&got, &one, &three] {
+                for (i, (g, w)) in scores.iter().zip(&want).enumerate() {
+                    approx::assert_relative_eq!(*g, *w, max_relative = 1e-4, epsilon = 1e-3);
+                    assert!(g.is_finite(), "standardize={standardize} row {i}");
+                }
             }
         }
     }

@@ -86,7 +86,7 @@ pub(crate) fn for_batches(
 /// How [`score_rows`] hands batches to the scoring functions.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ScoreLayout<'a> {
-    /// Rows per batch.
+    /// Rows per batch, at most.
     pub batch_size: usize,
     /// Values the scoring function returns per row.
     pub width: usize,
@@ -95,6 +95,16 @@ pub(crate) struct ScoreLayout<'a> {
     /// Append a column of ones to every batch (the input of a
     /// [`crate::nn::FoldedMlp`]).
     pub ones: bool,
+    /// Workers on the CPU; `None`: libtorch's intra-op thread count.
+    pub workers: Option<usize>,
+}
+
+impl<'a> ScoreLayout<'a> {
+    /// Batches of at most `batch_size` rows, `width` values per row, no
+    /// ones column, one worker per libtorch thread.
+    pub fn new(batch_size: usize, width: usize, scaler: Option<&'a Standardizer>) -> Self {
+        ScoreLayout { batch_size, width, scaler, ones: false, workers: None }
+    }
 }
 
 /// One prepared batch of rows to score: standardized (see [`ScoreLayout`]).
@@ -108,16 +118,17 @@ pub(crate) struct Batch<'a> {
 }
 
 /// Scores the rows of `x`: `make` builds one scoring function per worker,
-/// which maps a prepared [`Batch`] to `width` values per row (or an error). Returns those
-/// values row-major.
+/// which maps a prepared [`Batch`] to `width` values per row (or an error).
+/// Returns those values row-major.
 ///
 /// On the CPU the batches are shared out to as many workers as libtorch has
 /// intra-op threads, each running libtorch on one thread. For layers of tens
 /// of units that beats one caller with libtorch's own threads: a single-
 /// threaded kernel pays no fork/join per op, and each worker's activations
 /// stay in its core's cache (docs/benchmarks.md). Other devices, and inputs
-/// of one batch, run on the calling thread. Scores do not depend on the
-/// number of workers: each batch is scored alone, in the same way.
+/// of one batch, run on the calling thread. Each batch is scored alone, so
+/// the scores do not depend on the number of workers, up to float rounding
+/// (batch sizes follow the core count).
 pub(crate) fn score_rows<F>(
     x: &ArrayView2<f32>,
     layout: ScoreLayout,
@@ -128,7 +139,11 @@ where
     F: FnMut(&Batch) -> Result<Tensor> + Send,
 {
     let (n, width) = (x.nrows(), layout.width);
-    let cores = if device == Device::Cpu { tch::get_num_threads().max(1) as usize } else { 1 };
+    let cores = match (device, layout.workers) {
+        (Device::Cpu, Some(w)) => w.max(1),
+        (Device::Cpu, None) => tch::get_num_threads().max(1) as usize,
+        _ => 1,
+    };
     // With several workers, inputs of a few batches are cut finer, so that
     // every worker gets an equal share (10,000 rows: 4 batches of 2,500,
     // not 4,096 + 4,096 + 1,808); never below 1,024 rows a batch.
@@ -140,11 +155,12 @@ where
     let threads = cores.min(n.div_ceil(bs));
     let mut out = vec![0f32; n * width];
     let queue = std::sync::Mutex::new(out.chunks_mut(bs * width).enumerate());
-    let poisoned = || OddityError::Numerical("a scoring worker panicked".into());
     // Set by the first worker to fail: the others then take no new batches.
     let failed = std::sync::atomic::AtomicBool::new(false);
-    // One worker: takes batches off the queue until it is empty.
-    let work = |mut f: F| -> Result<()> {
+    // One worker: takes batches off the queue until it is empty. A failure
+    // (an error, or a panic from libtorch) comes back with its batch's first
+    // row.
+    let work = |mut f: F| -> std::result::Result<(), (usize, OddityError)> {
         let mut buf = Vec::new();
         let mut one = |start: usize, dst: &mut [f32]| -> Result<()> {
             let rows = x.slice(s![start..(start + bs).min(n), ..]);
@@ -162,58 +178,72 @@ where
             if failed.load(std::sync::atomic::Ordering::Relaxed) {
                 return Ok(());
             }
-            let Some((i, dst)) = queue.lock().map_err(|_| poisoned())?.next() else {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some((i, dst)) = next else {
                 return Ok(());
             };
-            if let Err(e) = one(i * bs, dst) {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| one(i * bs, dst)))
+                .unwrap_or_else(|p| Err(OddityError::Numerical(format!("scoring failed: {}", panic_text(&p)))));
+            if let Err(e) = r {
                 failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                return Err(e);
+                return Err((i * bs, e));
             }
         })
     };
     if threads <= 1 {
-        work(make())?;
-        return Ok(out);
+        return work(make()).map(|()| out).map_err(|(_, e)| e);
     }
-    let _kernels = SingleThreadedKernels::enter();
-    std::thread::scope(|sc| {
+    let ready = std::sync::Barrier::new(threads + 1);
+    let results = std::thread::scope(|sc| {
+        let kernels = SingleThreadedKernels::enter();
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let (f, work) = (make(), &work);
+                let (f, work, ready) = (make(), &work, &ready);
                 sc.spawn(move || {
-                    // This thread's kernels (MKL's included) run on it alone.
+                    // This thread's kernels (MKL's included) run on it
+                    // alone. Its count is set up from the process-wide
+                    // default on first use, so that happens first; then 1.
+                    let _ = tch::get_num_threads();
                     tch::set_num_threads(1);
+                    ready.wait();
                     work(f)
                 })
             })
             .collect();
-        let results: Vec<Result<()>> =
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(poisoned()))).collect();
-        first_error(results)
-    })?;
-    Ok(out)
+        // Every worker has its own count now: the default goes back.
+        ready.wait();
+        drop(kernels);
+        let panicked = |_| Err((usize::MAX, OddityError::Numerical("a scoring worker panicked".into())));
+        handles.into_iter().map(|h| h.join().unwrap_or_else(panicked)).collect::<Vec<_>>()
+    });
+    first_error(results).map(|()| out)
 }
 
-/// The workers' outcome. Batches leave the queue in order, and after an
-/// error no new ones are taken, but every batch already taken is finished:
-/// so the bad value with the lowest row is always found, and that is the
-/// one reported, as a single-threaded scan would.
-fn first_error(results: Vec<Result<()>>) -> Result<()> {
-    let row = |r: &Result<()>| match r {
-        Err(OddityError::NonFinite { row, .. }) => *row,
-        _ => usize::MAX,
-    };
-    results.into_iter().filter(|r| r.is_err()).min_by_key(row).unwrap_or(Ok(()))
+/// The workers' outcome. Batches leave the queue in order, and after a
+/// failure no new ones are taken, but every batch already taken is finished:
+/// so the failing batch with the lowest first row is always met, and its
+/// error is the one reported, as on one thread.
+fn first_error(results: Vec<std::result::Result<(), (usize, OddityError)>>) -> Result<()> {
+    match results.into_iter().filter_map(|r| r.err()).min_by_key(|(start, _)| *start) {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
 }
 
-/// Scoring calls now running workers, and the thread count to restore when
-/// the last of them ends.
+/// The message of a caught panic.
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+}
+
+/// Scoring calls setting up workers now, and the thread count to restore
+/// when the last of them is done.
 static SINGLE_THREADED: std::sync::Mutex<(usize, i32)> = std::sync::Mutex::new((0, 0));
 
-/// While alive, libtorch's process-wide intra-op thread count is 1.
-/// `tch::set_num_threads(1)` on a worker sets that worker's own count and
-/// the process-wide default that new threads start from; this guard puts
-/// the default back once the last concurrent scoring call is done.
+/// `tch::set_num_threads(1)` on a worker sets that worker's own count, and
+/// also the process-wide default that threads start from. This guard, held
+/// only while workers set up, puts the default back once the last
+/// concurrent scoring call's workers are set up, so that other threads
+/// that start using libtorch later get the usual count.
 struct SingleThreadedKernels;
 
 impl SingleThreadedKernels {
@@ -380,7 +410,7 @@ mod tests {
         let x = Array2::from_shape_fn((103, 3), |(i, j)| (i * 3 + j) as f32 * 0.5);
         let scaler = Standardizer { mean: vec![1.0, 2.0, 3.0], std: vec![2.0, 4.0, 0.5] };
         for (bs, ones) in [(10, true), (7, false), (1000, true)] {
-            let layout = ScoreLayout { batch_size: bs, width: 2, scaler: Some(&scaler), ones };
+            let layout = ScoreLayout { ones, workers: Some(3), ..ScoreLayout::new(bs, 2, Some(&scaler)) };
             let got = score_rows(&x.view(), layout, Device::Cpu, || {
                 |b: &Batch| {
                     let first = Tensor::full([b.x.size()[0], 1], b.start as f64, (Kind::Float, Device::Cpu));
@@ -403,7 +433,7 @@ mod tests {
     #[test]
     fn score_rows_rejects_a_wrong_width() {
         let x = Array2::<f32>::zeros((50, 2));
-        let layout = ScoreLayout { batch_size: 8, width: 1, scaler: None, ones: false };
+        let layout = ScoreLayout { workers: Some(2), ..ScoreLayout::new(8, 1, None) };
         let r = score_rows(&x.view(), layout, Device::Cpu, || |b: &Batch| Ok(b.x.shallow_clone()));
         assert!(matches!(r, Err(OddityError::Numerical(_))), "{r:?}");
     }
@@ -417,7 +447,7 @@ mod tests {
             for &(r, c) in &bad {
                 x[[r, c]] = if r % 2 == 0 { f32::NAN } else { f32::INFINITY };
             }
-            let layout = ScoreLayout { batch_size: 10, width: 1, scaler: None, ones: true };
+            let layout = ScoreLayout { ones: true, workers: Some(2), ..ScoreLayout::new(10, 1, None) };
             let r = score_rows(&x.view(), layout, Device::Cpu, || {
                 |b: &Batch| Ok(b.x.sum_dim_intlist(1, false, Kind::Float))
             });
@@ -425,6 +455,41 @@ mod tests {
                 Err(OddityError::NonFinite { row, column, .. }) => assert_eq!((row, column), want),
                 other => panic!("{other:?}"),
             }
+        }
+    }
+
+    /// Of several failures, the one in the earliest batch is reported,
+    /// whatever its kind: a scorer error before a bad value, a bad value
+    /// before a scorer error, and a panic, which comes back as an error.
+    #[test]
+    fn score_rows_reports_the_earliest_failure() {
+        let run = |nan_row: usize, failing_batch: usize, panic: bool| {
+            let mut x = Array2::<f32>::zeros((400, 2));
+            x[[nan_row, 1]] = f32::NAN;
+            let layout = ScoreLayout { workers: Some(3), ..ScoreLayout::new(10, 1, None) };
+            score_rows(&x.view(), layout, Device::Cpu, || {
+                move |b: &Batch| {
+                    if b.start == failing_batch * 10 {
+                        if panic {
+                            panic!("boom at {}", b.start);
+                        }
+                        return Err(OddityError::Numerical(format!("scorer failed at {}", b.start)));
+                    }
+                    Ok(b.x.sum_dim_intlist(1, false, Kind::Float))
+                }
+            })
+        };
+        match run(350, 2, false) {
+            Err(OddityError::Numerical(m)) => assert!(m.contains("at 20"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        match run(15, 20, false) {
+            Err(OddityError::NonFinite { row: 15, column: 1, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        match run(390, 5, true) {
+            Err(OddityError::Numerical(m)) => assert!(m.contains("boom at 50"), "{m}"),
+            other => panic!("{other:?}"),
         }
     }
 }

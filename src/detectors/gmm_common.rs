@@ -6,7 +6,7 @@ use ndarray::{Array1, ArrayView2};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use super::common::{self, Fitted};
+use super::common;
 use crate::error::{OddityError, Result};
 use crate::gmm::{cov_diag_penalty, energy, gmm_params, GmmAccumulator, GmmState, Jitter};
 use crate::nn::{check_layers, Activation, Layer, Mlp};
@@ -133,20 +133,18 @@ pub(crate) fn estimate(
 }
 
 /// Scores rows of `x` in batches by sample energy; `make` builds, per
-/// worker, a function from a prepared batch (with a ones column if `ones`)
-/// to one energy per row (see
+/// worker, a function from a prepared batch (laid out as `layout` says) to
+/// one energy per row (see
 /// [`common::score_rows`]).
 pub(crate) fn score_energy<F>(
     x: &ArrayView2<f32>,
-    batch_size: usize,
-    ones: bool,
+    layout: common::ScoreLayout,
     device: Device,
-    state: &Fitted,
     make: impl Fn() -> F,
 ) -> Result<Array1<f32>>
 where
     F: FnMut(&common::Batch) -> Result<Tensor> + Send,
 {
-    let layout = common::ScoreLayout { batch_size, width: 1, scaler: state.scaler.as_ref(), ones };
+    let layout = common::ScoreLayout { width: 1, ..layout };
     Ok(Array1::from(common::score_rows(x, layout, device, make)?))
 }

@@ -424,7 +424,8 @@ impl Detector for OutlierVAEGMM {
         // Keep rows x samples per pass near the requested batch size.
         let bs = (cfg.batch_size / s as usize).max(1);
         let device = self.device;
-        let instance = gc::score_energy(&x, bs, false, device, &self.state, || {
+        let layout = common::ScoreLayout::new(bs, 1, self.state.scaler.as_ref());
+        let instance = gc::score_energy(&x, layout, device, || {
             let (coder, gmm, c) = (self.net.coder.share(), gmm.scorer(device), c.clone());
             move |b: &common::Batch| {
                 let (start, xb) = (b.start, &b.x);
