@@ -82,7 +82,7 @@ pub struct FileMeta {
     pub tensors: Vec<TensorEntry>,
 }
 
-/// What a detector hands to [`write`].
+/// What a detector hands to [`write()`].
 pub(crate) struct Payload<'a> {
     pub kind: DetectorKind,
     pub config_json: String,
