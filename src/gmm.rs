@@ -287,6 +287,19 @@ pub struct GmmScorer {
 }
 
 impl GmmScorer {
+    /// A copy sharing the same tensors, for another thread.
+    pub(crate) fn share(&self) -> GmmScorer {
+        let f = &self.f32s;
+        GmmScorer {
+            k: self.k,
+            d: self.d,
+            w: self.w.shallow_clone(),
+            b: self.b.shallow_clone(),
+            log_coef: self.log_coef.shallow_clone(),
+            f32s: (f.0.shallow_clone(), f.1.shallow_clone(), f.2.shallow_clone()),
+        }
+    }
+
     /// Log density `log p(z)` per row of `z [N, D]`. f32 codes (what the
     /// networks produce) are scored in f32, a few % faster and exact
     /// enough for ranking (relative error ~1e-7); any other dtype in f64.

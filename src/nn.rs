@@ -208,9 +208,7 @@ impl Mlp {
             (h, Tape { steps })
         })
     }
-}
 
-impl Mlp {
     /// The network in its scoring form (see [`FoldedMlp`]); `None` where an
     /// activation cannot carry the ones column on this device.
     pub(crate) fn folded(&self, keep_ones: bool) -> Option<FoldedMlp> {

@@ -115,6 +115,7 @@ fn autoencode(enc: &Mlp, dec: &Mlp, recon: &ReconFeatures, x: &Tensor, train: bo
 /// takes a third off the time per row, because the tail's ~20 tensor ops
 /// each make a pass over the batch (docs/benchmarks.md). Elsewhere as
 /// trained, with tensor ops throughout.
+#[derive(Debug)]
 enum ScoringCoder {
     Plain(Box<(Mlp, Mlp)>),
     /// The folded networks, and the plain ones for batches they turn to NaN.
@@ -140,6 +141,26 @@ impl ScoringCoder {
     }
 }
 
+/// Everything scoring reads besides the input, built once from the fitted
+/// weights and mixture ([`OutlierAEGMM::scoring`]): rebuilding the folded
+/// networks and the mixture's scoring form on every call cost more than
+/// scoring a few hundred rows.
+#[derive(Debug)]
+struct Scoring {
+    coder: ScoringCoder,
+    gmm: GmmScorer,
+    /// The mixture as host arrays, for the folded path's tail.
+    host: Option<HostGmm>,
+}
+
+impl Scoring {
+    fn new(net: &AegmmNet, gmm: &GmmState, device: Device) -> Result<Self> {
+        let (coder, gmm) = (ScoringCoder::new(net, device), gmm.scorer(device));
+        let host = matches!(coder, ScoringCoder::Folded(..)).then(|| gmm.host()).transpose()?;
+        Ok(Scoring { coder, gmm, host })
+    }
+}
+
 /// One scoring worker's state.
 struct Scorer {
     coder: ScoringCoder,
@@ -151,20 +172,21 @@ struct Scorer {
 impl Scorer {
     /// Energies of a prepared batch (which ends in a ones column when folded).
     fn energies(&mut self, b: &common::Batch) -> Result<Tensor> {
+        let plain =
+            |(enc, dec): &(Mlp, Mlp), x: &Tensor| self.gmm.energy(&autoencode(enc, dec, &self.recon, x, false).1);
         match &self.coder {
-            ScoringCoder::Plain(p) => Ok(self.gmm.energy(&autoencode(&p.0, &p.1, &self.recon, &b.x, false).1)),
-            ScoringCoder::Folded(enc, dec, plain) => {
+            ScoringCoder::Plain(nets) => Ok(plain(nets, &b.x)),
+            ScoringCoder::Folded(enc, dec, nets) => {
                 let code = enc.forward(&b.x);
                 let xr_t = dec.forward_transposed(&code);
-                let e = self.tail.energies(b.host, &code, &xr_t, &self.recon, &self.gmm)?;
+                let e = self.tail.energies(b.host, &code, &xr_t, &self.recon)?;
                 if !self.tail.out.iter().any(|v| v.is_nan()) {
                     return Ok(e);
                 }
                 // The ones column turns an infinite hidden value into NaN
                 // (0 x inf) where the plain network need not (a later tanh
                 // saturates): such a batch is scored the plain way.
-                let x = b.x.narrow(1, 0, xr_t.size()[0]);
-                Ok(self.gmm.energy(&autoencode(&plain.0, &plain.1, &self.recon, &x, false).1))
+                Ok(plain(nets, &b.x.narrow(1, 0, xr_t.size()[0])))
             }
         }
     }
@@ -188,26 +210,16 @@ struct Tail {
 }
 
 impl Tail {
-    fn new() -> Self {
+    fn new(gmm: Option<HostGmm>) -> Self {
         let v = Vec::new;
-        Tail { gmm: None, code: v(), x_t: v(), xr_t: v(), z_t: v(), scratch: v(), out: v() }
+        Tail { gmm, code: v(), x_t: v(), xr_t: v(), z_t: v(), scratch: v(), out: v() }
     }
 
     /// `x1` is the batch on the host, each row ending in a one; `code` the
     /// folded encoder's output (ones column last, `[n, c + 1]`) and `xr_t`
     /// the decoder's, transposed (`[F, n]`).
-    fn energies(
-        &mut self,
-        x1: &[f32],
-        code: &Tensor,
-        xr_t: &Tensor,
-        recon: &ReconFeatures,
-        scorer: &GmmScorer,
-    ) -> Result<Tensor> {
-        let gmm = match &mut self.gmm {
-            Some(g) => g,
-            g => g.insert(scorer.host()?),
-        };
+    fn energies(&mut self, x1: &[f32], code: &Tensor, xr_t: &Tensor, recon: &ReconFeatures) -> Result<Tensor> {
+        let gmm = self.gmm.as_ref().ok_or_else(|| OddityError::Numerical("scoring tail: no host mixture".into()))?;
         let (n, cw, f) = (code.size()[0] as usize, code.size()[1] as usize, xr_t.size()[0] as usize);
         let c = cw - 1;
         if c + recon.len() != gmm.dim() || x1.len() != n * (f + 1) || xr_t.size()[1] as usize != n {
@@ -297,6 +309,8 @@ pub struct OutlierAEGMM {
     net: AegmmNet,
     state: Fitted,
     gmm: Option<GmmState>,
+    /// Built on first use after `fit` or `load`, dropped by `fit`.
+    scoring: std::cell::OnceCell<Scoring>,
 }
 
 impl OutlierAEGMM {
@@ -305,7 +319,7 @@ impl OutlierAEGMM {
         cfg.validate()?;
         let device = device.resolve()?;
         let net = AegmmNet::build(&cfg, device, 0);
-        Ok(OutlierAEGMM { cfg, device, net, state: Fitted::default(), gmm: None })
+        Ok(OutlierAEGMM { cfg, device, net, state: Fitted::default(), gmm: None, scoring: Default::default() })
     }
 
     /// Every weight as (name, values); for tests and inspection.
@@ -348,17 +362,26 @@ impl OutlierAEGMM {
 }
 
 impl OutlierAEGMM {
-    /// Sample energies of `x` through `coder`, in batches of at most
+    /// The scoring form of the fitted detector, built on first use.
+    fn scoring(&self) -> Result<&Scoring> {
+        if let Some(s) = self.scoring.get() {
+            return Ok(s);
+        }
+        let gmm = self.gmm.as_ref().ok_or(OddityError::NotFitted("OutlierAEGMM"))?;
+        let s = Scoring::new(&self.net, gmm, self.device)?;
+        Ok(self.scoring.get_or_init(|| s))
+    }
+
+    /// Sample energies of `x` through `parts`, in batches of at most
     /// `batch_size` rows on `workers` (`None`: one per libtorch thread).
     fn energies(
         &self,
         x: &ArrayView2<f32>,
-        coder: ScoringCoder,
+        parts: &Scoring,
         batch_size: usize,
         workers: Option<usize>,
     ) -> Result<ndarray::Array1<f32>> {
-        let gmm = self.gmm.as_ref().ok_or(OddityError::NotFitted("OutlierAEGMM"))?;
-        let ones = matches!(coder, ScoringCoder::Folded(..));
+        let ones = matches!(parts.coder, ScoringCoder::Folded(..));
         let layout = common::ScoreLayout {
             ones,
             workers,
@@ -366,10 +389,10 @@ impl OutlierAEGMM {
         };
         gc::score_energy(x, layout, self.device, || {
             let mut s = Scorer {
-                coder: coder.share(),
+                coder: parts.coder.share(),
                 recon: self.cfg.recon.clone(),
-                gmm: gmm.scorer(self.device),
-                tail: Tail::new(),
+                gmm: parts.gmm.share(),
+                tail: Tail::new(parts.host.clone()),
             };
             move |b: &common::Batch| s.energies(b)
         })
@@ -393,6 +416,7 @@ impl Detector for OutlierAEGMM {
         let t0 = std::time::Instant::now();
         let data = common::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
         self.net = AegmmNet::build(&self.cfg, self.device, cfg.seed);
+        self.scoring = Default::default();
         self.state = Fitted { scaler: data.scaler.clone(), ..Default::default() };
         self.gmm = None;
         let (net, c) = (&self.net, &self.cfg);
@@ -426,7 +450,7 @@ impl Detector for OutlierAEGMM {
                 "OutlierAEGMM has no feature scores; use OutlierType::Instance",
             ));
         }
-        let instance = self.energies(&x, ScoringCoder::new(&self.net, self.device), cfg.batch_size, None)?;
+        let instance = self.energies(&x, self.scoring()?, cfg.batch_size, None)?;
         Ok(Scores { instance, feature: None })
     }
 
@@ -499,12 +523,13 @@ mod tests {
             det.fit(x.view(), &FitConfig { epochs: 2, batch_size: 64, ..Default::default() }).unwrap();
             let got =
                 det.score_with(x.view(), &PredictConfig { batch_size: 70, ..Default::default() }).unwrap().instance;
-            let folded = ScoringCoder::new(&det.net, Device::Cpu);
-            assert!(matches!(folded, ScoringCoder::Folded(..)), "the CPU scores through the folded networks");
-            let on = |coder: ScoringCoder, workers| det.energies(&x.view(), coder, 70, Some(workers)).unwrap();
-            let (one, three) = (on(folded.share(), 1), on(folded, 3));
+            let parts = det.scoring().unwrap();
+            assert!(matches!(parts.coder, ScoringCoder::Folded(..)), "the CPU scores through the folded networks");
+            let on = |parts: &Scoring, workers| det.energies(&x.view(), parts, 70, Some(workers)).unwrap();
+            let (one, three) = (on(parts, 1), on(parts, 3));
             // The path other devices take, through the same workers.
-            let plain = on(ScoringCoder::Plain(Box::new((det.net.enc.share(), det.net.dec.share()))), 2);
+            let coder = ScoringCoder::Plain(Box::new((det.net.enc.share(), det.net.dec.share())));
+            let plain = on(&Scoring { coder, gmm: parts.gmm.share(), host: None }, 2);
             let xs = match &det.state.scaler {
                 Some(sc) => {
                     let (m, sd) = sc.tensors(Device::Cpu);
@@ -525,5 +550,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The scoring form is built once and cached: a second `fit` drops it,
+    /// so a refitted detector scores like a fresh one fitted the same way.
+    #[test]
+    fn refit_drops_the_cached_scoring_form() {
+        let x = ndarray::Array2::from_shape_fn((200, 4), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+        let fit = |seed| FitConfig { epochs: 1, batch_size: 50, seed, ..Default::default() };
+        let mut det = OutlierAEGMM::new(AegmmConfig::new(4), crate::Device::Cpu).unwrap();
+        det.fit(x.view(), &fit(1)).unwrap();
+        let first = det.score(x.view()).unwrap().instance;
+        det.fit(x.view(), &fit(2)).unwrap();
+        let mut fresh = OutlierAEGMM::new(AegmmConfig::new(4), crate::Device::Cpu).unwrap();
+        fresh.fit(x.view(), &fit(2)).unwrap();
+        let (again, want) = (det.score(x.view()).unwrap().instance, fresh.score(x.view()).unwrap().instance);
+        assert_eq!(again, want);
+        assert_ne!(first, want, "different seeds should give different scores");
     }
 }
