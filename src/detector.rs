@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{OddityError, Result};
 use crate::fit::{FitConfig, TrainReport};
-use crate::percentile::percentile;
+use crate::percentile::{percentile_threshold, Ties};
 use crate::validate::{check_batch_size, check_percent};
 
 /// Whether outliers are flagged per instance (row) or per feature (cell).
@@ -38,6 +38,9 @@ pub struct PredictConfig {
     /// Rows per forward pass (of each worker, on the CPU); memory is
     /// bounded by it, not by the input size.
     pub batch_size: usize,
+    /// How `infer_threshold` treats reference scores tied at the percentile
+    /// ([`Ties`]; `Ties::Percentile` is Alibi Detect's rule).
+    pub ties: Ties,
 }
 
 impl Default for PredictConfig {
@@ -48,6 +51,7 @@ impl Default for PredictConfig {
             return_feature_score: true,
             return_instance_score: true,
             batch_size: DEFAULT_SCORE_BATCH,
+            ties: Ties::default(),
         }
     }
 }
@@ -226,7 +230,11 @@ pub trait Detector: Send {
     }
 
     /// Sets the threshold to the `threshold_perc` percentile (numpy's linear
-    /// interpolation) of the instance scores of `x`; returns it.
+    /// interpolation) of the instance scores of `x`, so that `predict`
+    /// (`score > threshold`) flags about `100 - threshold_perc` % of such
+    /// data; returns it. Where a group of equal scores sits at the percentile,
+    /// the group is flagged if that brings the flagged count on `x` nearer
+    /// (see [`Ties`]; `PredictConfig::ties` selects Alibi's rule instead).
     fn infer_threshold(&mut self, x: ArrayView2<f32>, threshold_perc: f64) -> Result<f64> {
         self.infer_threshold_with(x, threshold_perc, &PredictConfig::default())
     }
@@ -241,7 +249,7 @@ pub trait Detector: Send {
             OutlierType::Instance => s.instance.iter().map(|&v| v as f64).collect(),
             OutlierType::Feature => feature_scores(self.kind(), s.feature)?.iter().map(|&v| v as f64).collect(),
         };
-        let t = percentile(&values, threshold_perc)?;
+        let t = percentile_threshold(&values, threshold_perc, cfg.ties)?;
         self.set_threshold(t)?;
         Ok(t)
     }

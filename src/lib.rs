@@ -53,7 +53,7 @@ pub use device::Device;
 pub use error::{OddityError, Result};
 pub use fit::{EarlyStopping, EpochStats, FitConfig, Optimizer, TrainReport};
 pub use nn::{Activation, Layer};
-pub use percentile::percentile;
+pub use percentile::{percentile, percentile_threshold, Ties};
 pub use persist::load_any;
 pub use recon::{ReconFeature, ReconFeatures};
 pub use scale::Standardizer;

@@ -1,4 +1,8 @@
-//! The percentile used for thresholds: numpy's default (`method="linear"`).
+//! The percentile used for thresholds: numpy's default (`method="linear"`),
+//! and the threshold taken from it ([`percentile_threshold`]), which differs
+//! only where scores are tied at the percentile.
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::{OddityError, Result};
 use crate::validate::check_percent;
@@ -34,5 +38,87 @@ pub(crate) fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
         b - d * (1.0 - t)
     } else {
         a + d * t
+    }
+}
+
+/// What a percentile threshold does with scores tied at the percentile.
+///
+/// Flags are `score > threshold`. On distinct scores the `q`-th percentile
+/// flags `n - 1 - floor(q/100 * (n-1))` of `n` reference rows, about
+/// `(100 - q)` %. When a group of equal scores straddles the percentile, the
+/// percentile equals their score and the strict rule flags none of them, so
+/// the share flagged can fall far below the share asked for. Duplicated rows
+/// (a flood of identical attack records, a replayed transaction) make such
+/// groups common in security data, and a model that ranks them well then
+/// misses all of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ties {
+    /// Of the two thresholds around a tied group, the one whose flagged count
+    /// on the reference scores is nearer the count distinct scores would give:
+    /// the percentile itself (group not flagged), or the midpoint between the
+    /// group and the next lower score (group flagged). An equal distance keeps
+    /// the percentile. Without a tie at the percentile this *is* the
+    /// percentile.
+    #[default]
+    NearestCount,
+    /// The percentile as is, Alibi Detect's rule: a tied group at the
+    /// percentile is never flagged, however large.
+    Percentile,
+}
+
+/// The threshold for flagging about `(100 - q)` % of `values` with the strict
+/// rule `value > threshold`: numpy's `q`-th percentile ([`percentile`]),
+/// moved below a group of scores tied at it when [`Ties::NearestCount`]
+/// says so. Same errors as [`percentile`].
+pub fn percentile_threshold(values: &[f64], q: f64, ties: Ties) -> Result<f64> {
+    let t = percentile(values, q)?;
+    if ties == Ties::Percentile {
+        return Ok(t);
+    }
+    let n = values.len();
+    let want = n - 1 - ((q / 100.0 * (n - 1) as f64).floor() as usize).min(n - 1);
+    let above = values.iter().filter(|&&v| v > t).count();
+    let at_or_above = values.iter().filter(|&&v| v >= t).count();
+    if at_or_above.abs_diff(want) >= above.abs_diff(want) {
+        return Ok(t);
+    }
+    // Flag the tied group: put the threshold halfway to the next lower score
+    // (or the float just below the group when it holds the minimum).
+    let lower = values.iter().copied().filter(|&v| v < t).fold(f64::NEG_INFINITY, f64::max);
+    let mid = lower + (t - lower) / 2.0;
+    Ok(if lower.is_finite() && mid < t { mid } else { next_below(t) })
+}
+
+/// The largest float below `t` (`f64::next_down`, which needs Rust 1.86);
+/// `t` is not NaN.
+fn next_below(t: f64) -> f64 {
+    if t == f64::NEG_INFINITY {
+        t
+    } else if t == 0.0 {
+        -f64::from_bits(1)
+    } else if t > 0.0 {
+        f64::from_bits(t.to_bits() - 1)
+    } else {
+        f64::from_bits(t.to_bits() + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_below;
+
+    #[test]
+    fn next_below_is_one_ulp_down() {
+        for t in [5.0, 1.0, -1.0, 1e-300, -1e300, f64::MAX, f64::INFINITY, f64::MIN_POSITIVE] {
+            let d = next_below(t);
+            assert!(d < t, "{t}");
+            // Nothing lies between: the midpoint rounds to one of them.
+            let mid = d / 2.0 + t / 2.0;
+            assert!(mid == d || mid == t || !mid.is_finite(), "{t}");
+        }
+        assert_eq!(next_below(0.0), -f64::from_bits(1));
+        assert_eq!(next_below(f64::INFINITY), f64::MAX);
+        assert_eq!(next_below(f64::NEG_INFINITY), f64::NEG_INFINITY);
     }
 }

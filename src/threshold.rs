@@ -15,7 +15,7 @@ use ndarray::ArrayView2;
 use crate::detector::Detector;
 use crate::error::{OddityError, Result};
 use crate::metrics::{best_f1_threshold, threshold_for_precision, threshold_for_recall, BestThreshold};
-use crate::percentile::percentile;
+use crate::percentile::{percentile_threshold, Ties};
 
 /// What a threshold chosen from labels should achieve on the labelled data.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,9 +60,10 @@ pub fn from_labels(
 
 /// The threshold for an expected outlier share `fraction`, in (0, 1): the
 /// `100 * (1 - fraction)` percentile of `scores` (numpy's linear
-/// interpolation, as `infer_threshold`), so that about `fraction` of the
-/// scores lie strictly above it: `ceil(fraction * (n - 1))` of the `n` scores
-/// when they are distinct (up to float rounding of that product).
+/// interpolation, with `infer_threshold`'s default tie rule,
+/// [`Ties::NearestCount`]), so that about `fraction` of the scores lie
+/// strictly above it: `ceil(fraction * (n - 1))` of the `n` scores when they
+/// are distinct (up to float rounding of that product).
 pub fn pick_contamination(scores: &[f64], fraction: f64) -> Result<f64> {
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(OddityError::param("fraction", format!("must be in (0, 1), got {fraction}")));
@@ -70,7 +71,7 @@ pub fn pick_contamination(scores: &[f64], fraction: f64) -> Result<f64> {
     if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
         return Err(OddityError::param("scores", format!("score {} at index {i} is not finite", scores[i])));
     }
-    percentile(scores, 100.0 * (1.0 - fraction))
+    percentile_threshold(scores, 100.0 * (1.0 - fraction), Ties::NearestCount)
 }
 
 /// Scores `x` with `det`, sets the threshold from [`pick_contamination`] and

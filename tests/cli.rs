@@ -141,6 +141,31 @@ fn vaegmm_fit_threshold_score_info() {
 }
 
 #[test]
+fn threshold_ties_option() {
+    // 92 inliers and 8 copies of one far-off row (the top scores). At
+    // --percentile 95 distinct scores would give 5 flags; the percentile
+    // lands inside the copies. `nearest` (default) flags all 8, `percentile`
+    // (Alibi's rule) none of them.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let det = fit(dir.path(), &write_csv(dir.path()), "ae");
+    let mut r = ChaCha8Rng::seed_from_u64(8);
+    let mut text = String::from("f1,f2,f3,f4,f5\n");
+    for _ in 0..92 {
+        let (a, b): (f64, f64) = (r.random_range(-1.0..1.0), r.random_range(-1.0..1.0));
+        text += &format!("{a:.5},{b:.5},{:.5},{:.5},{:.5}\n", a + b, a - b, 0.5 * a);
+    }
+    text += &"4,-4,4,-4,4\n".repeat(8);
+    let csv = dir.path().join("ties.csv");
+    std::fs::write(&csv, text).expect("write csv");
+    let flagged = |ties: &str| {
+        ok(&["threshold", s(&det), "--data", s(&csv), "--percentile", "95", "--ties", ties], None);
+        ok(&["score", s(&det), s(&csv)], None).lines().filter(|l| l.ends_with(",1")).count()
+    };
+    assert_eq!(flagged("nearest"), 8);
+    assert_eq!(flagged("percentile"), 0);
+}
+
+#[test]
 fn unthresholded_and_damaged_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let csv = write_csv(dir.path());

@@ -160,3 +160,29 @@ fn detector_versions_reject_bad_input() {
     assert!(matches!(contamination(&mut det, x.view(), 1.0), Err(OddityError::InvalidParameter { .. })));
     assert_eq!(det.threshold(), None);
 }
+
+#[test]
+fn infer_threshold_flags_a_duplicated_group_at_the_percentile() {
+    // 92 inliers and 8 copies of one far-off row, the top scores. At the 95th
+    // percentile distinct scores would give 5 flags; the percentile lands
+    // inside the copies, so Alibi's rule flags none of them and the default
+    // flags all 8 (3 from 5 instead of 5).
+    let mut det = fitted_ae();
+    let far = common::outliers(11, 1, 6) * 4.0;
+    let mut x = common::inliers(12, 92, 6);
+    for _ in 0..8 {
+        x.push_row(far.row(0)).unwrap();
+    }
+    let scores = common::f64s(&det.score(x.view()).unwrap().instance);
+    assert!(scores[92..].iter().all(|&s| s == scores[92]), "copies score alike");
+    assert!(scores[..92].iter().all(|&s| s < scores[92]), "copies score highest");
+
+    let t = det.infer_threshold(x.view(), 95.0).unwrap();
+    assert!(t < scores[92]);
+    assert_eq!(det.predict(x.view(), &PredictConfig::default()).unwrap().is_outlier.count(), 8);
+
+    let alibi = PredictConfig { ties: Ties::Percentile, ..Default::default() };
+    let t = det.infer_threshold_with(x.view(), 95.0, &alibi).unwrap();
+    assert_eq!(t, percentile(&scores, 95.0).unwrap());
+    assert_eq!(det.predict(x.view(), &PredictConfig::default()).unwrap().is_outlier.count(), 0);
+}

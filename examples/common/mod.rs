@@ -48,6 +48,19 @@ pub struct Args {
     /// euc, rel, alibirel, negcos (default: the library's, logmse,cos).
     #[arg(long)]
     pub recon: Option<String>,
+    /// Threshold rule for scores tied at the percentile: `nearest` (the
+    /// library's default) or `percentile` (Alibi Detect's: never flag a tie).
+    #[arg(long, default_value = "nearest")]
+    pub ties: String,
+}
+
+/// Parses `--ties`.
+pub fn parse_ties(v: &str) -> Result<Ties> {
+    match v {
+        "nearest" => Ok(Ties::NearestCount),
+        "percentile" => Ok(Ties::Percentile),
+        other => Err(OddityError::param("ties", format!("`{other}`: expected nearest or percentile"))),
+    }
 }
 
 /// Parses `--recon`.
@@ -144,6 +157,7 @@ pub fn scoring_rows_per_second(det: &dyn Detector, x: ArrayView2<f32>) -> Result
 pub fn run_kdd(kind: DetectorKind, name: &str) -> Result<()> {
     let args = Args::parse();
     let device = Device::parse(&args.device)?;
+    let thr_cfg = PredictConfig { ties: parse_ties(&args.ties)?, ..Default::default() };
     std::fs::create_dir_all(&args.out).map_err(|e| OddityError::io(&args.out, e))?;
     let s = kdd_splits(args.data.as_deref())?;
     let fit = FitConfig {
@@ -160,7 +174,7 @@ pub fn run_kdd(kind: DetectorKind, name: &str) -> Result<()> {
     } else {
         let mut b = kdd_detector(kind, device, args.recon.as_deref())?;
         b.fit(s.x_train.view(), &FitConfig { epochs: 0, ..fit.clone() })?;
-        b.infer_threshold(s.x_thr.view(), 95.0)?;
+        b.infer_threshold_with(s.x_thr.view(), 95.0, &thr_cfg)?;
         let sc = f64s(&b.score(s.x_test.view())?.instance);
         Some((evaluate(&s.y_test, &sc, b.threshold().unwrap_or(f64::NAN))?, sc))
     };
@@ -175,7 +189,7 @@ pub fn run_kdd(kind: DetectorKind, name: &str) -> Result<()> {
         args.device
     );
     let report = det.fit(s.x_train.view(), &fit)?;
-    let threshold = det.infer_threshold(s.x_thr.view(), 95.0)?;
+    let threshold = det.infer_threshold_with(s.x_thr.view(), 95.0, &thr_cfg)?;
     let pred = det.predict(s.x_test.view(), &PredictConfig::default())?;
     let scores = f64s(pred.instance_score.as_ref().ok_or(OddityError::Numerical("no scores".into()))?);
     let ev = evaluate(&s.y_test, &scores, threshold)?;
@@ -220,7 +234,7 @@ pub fn run_kdd(kind: DetectorKind, name: &str) -> Result<()> {
         "detector": kind.name(), "dataset": "kddcup99_10pct", "seed": args.seed, "epochs": fit.epochs,
         "device": args.device, "train_seconds": report.train_seconds,
         "seconds_per_epoch": report.train_seconds / fit.epochs.max(1) as f64,
-        "threshold": threshold, "precision": ev.precision, "recall": ev.recall, "f1": ev.f1,
+        "threshold": threshold, "ties": args.ties, "precision": ev.precision, "recall": ev.recall, "f1": ev.f1,
         "roc_auc": ev.roc_auc, "auprc": ev.auprc, "n_train": s.x_train.nrows(), "n_test": ev.n,
         "scoring_rows_per_second": rows_per_s, "jitter_retries": report.jitter_retries,
         "untrained": baseline.as_ref().map(|(b, _)| serde_json::json!({"f1": b.f1, "roc_auc": b.roc_auc, "auprc": b.auprc})),
@@ -430,9 +444,9 @@ fn scores_of(det: &dyn Detector, x: ArrayView2<f32>) -> Result<Vec<f64>> {
 
 /// The two thresholds of the protocol, both from the validation split: the
 /// `perc` percentile of its legitimate rows' scores, and the F1-best one.
-fn thresholds(val_scores: &[f64], y_val: &[bool], perc: f64) -> Result<(f64, metrics::BestThreshold)> {
+fn thresholds(val_scores: &[f64], y_val: &[bool], perc: f64, ties: Ties) -> Result<(f64, metrics::BestThreshold)> {
     let legit: Vec<f64> = val_scores.iter().zip(y_val).filter(|(_, &f)| !f).map(|(&s, _)| s).collect();
-    Ok((percentile(&legit, perc)?, metrics::best_f1_threshold(y_val, val_scores)?))
+    Ok((percentile_threshold(&legit, perc, ties)?, metrics::best_f1_threshold(y_val, val_scores)?))
 }
 
 /// Runs the credit-card protocol for `kind`; prints the report and one JSON line.
@@ -441,6 +455,7 @@ pub fn run_creditcard(kind: DetectorKind, name: &str, d: CreditCardDefaults) -> 
     let args = &cli.common;
     tch::set_num_threads(cli.threads.max(1));
     let device = Device::parse(&args.device)?;
+    let ties = parse_ties(&args.ties)?;
     std::fs::create_dir_all(&args.out).map_err(|e| OddityError::io(&args.out, e))?;
     let split_seed = cli.split_seed.unwrap_or(args.seed);
     let log_amount = match cli.amount.as_deref() {
@@ -496,7 +511,7 @@ pub fn run_creditcard(kind: DetectorKind, name: &str, d: CreditCardDefaults) -> 
 
     // Thresholds from the validation split only; the test split is scored once.
     let val_scores = scores_of(det.as_ref(), s.x_val.view())?;
-    let (perc_thr, best) = thresholds(&val_scores, &s.y_val, cli.percentile)?;
+    let (perc_thr, best) = thresholds(&val_scores, &s.y_val, cli.percentile, ties)?;
     det.set_threshold(perc_thr)?;
     let t = Instant::now();
     let scores = scores_of(det.as_ref(), s.x_test.view())?;

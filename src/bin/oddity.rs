@@ -17,7 +17,7 @@ use oddity::csv::{read_csv, CsvOptions, DropColumn};
 use oddity::persist;
 use oddity::{
     Activation, AeConfig, AegmmConfig, Detector, DetectorKind, Device, FitConfig, OddityError, OutlierAE, OutlierAEGMM,
-    OutlierVAEGMM, PredictConfig, Result, TrainReport, VaegmmConfig,
+    OutlierVAEGMM, PredictConfig, Result, Ties, TrainReport, VaegmmConfig,
 };
 
 #[derive(Parser, Debug)]
@@ -62,6 +62,26 @@ enum KindArg {
     Aegmm,
     /// Variational autoencoder + Gaussian mixture.
     Vaegmm,
+}
+
+/// What `threshold` does with scores tied at the percentile.
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum TiesArg {
+    /// Flag a tied group at the percentile when that brings the flagged count
+    /// nearer `100 - P` % of the rows.
+    #[default]
+    Nearest,
+    /// The percentile as is (Alibi Detect): a tied group there is never flagged.
+    Percentile,
+}
+
+impl From<TiesArg> for Ties {
+    fn from(t: TiesArg) -> Self {
+        match t {
+            TiesArg::Nearest => Ties::NearestCount,
+            TiesArg::Percentile => Ties::Percentile,
+        }
+    }
 }
 
 impl From<KindArg> for DetectorKind {
@@ -146,6 +166,10 @@ struct ThresholdArgs {
     /// Percentile of the scores in [0, 100] (numpy's linear interpolation), e.g. 95.
     #[arg(long, value_name = "P")]
     percentile: f64,
+    /// Scores tied at the percentile (duplicated rows): flag the group if that
+    /// is nearer the requested share (`nearest`), or never (`percentile`).
+    #[arg(long, value_enum, default_value_t)]
+    ties: TiesArg,
     #[command(flatten)]
     label: LabelArgs,
     #[command(flatten)]
@@ -391,7 +415,12 @@ fn fit_summary(kind: DetectorKind, dim: &(usize, usize), r: &TrainReport, out: &
 fn threshold(a: ThresholdArgs) -> Result<()> {
     let mut det = oddity::load_any(&a.detector, a.run.device)?;
     let (x, _) = read_csv(&a.data, &a.label.csv_options())?;
-    let cfg = PredictConfig { batch_size: a.run.batch_size, return_feature_score: false, ..Default::default() };
+    let cfg = PredictConfig {
+        batch_size: a.run.batch_size,
+        return_feature_score: false,
+        ties: a.ties.into(),
+        ..Default::default()
+    };
     let t = det.infer_threshold_with(x.view(), a.percentile, &cfg)?;
     det.save(&a.detector)?;
     print_out(&format!("{t}\n"))
