@@ -58,8 +58,9 @@ pub enum Ties {
     /// on the reference scores is nearer the count distinct scores would give:
     /// the percentile itself (group not flagged), or the midpoint between the
     /// group and the next lower score (group flagged). An equal distance keeps
-    /// the percentile. Without a tie at the percentile this *is* the
-    /// percentile.
+    /// the percentile, and so does a percentile that already flags that count
+    /// (always the case without a tie at it). A reference that is one tied
+    /// group is flagged whole when that is nearer, i.e. for `q` below about 50.
     #[default]
     NearestCount,
     /// The percentile as is, Alibi Detect's rule: a tied group at the

@@ -129,6 +129,16 @@ fn a_tie_holding_the_minimum_or_adjacent_floats_is_still_flagged() {
     let t = percentile_threshold(&v, 30.0, Ties::NearestCount).unwrap();
     assert!(t >= lo && t < tie, "{t}");
     assert_eq!(flagged(&v, t), 4);
+    // One ulp apart again, but the lower score's mantissa is odd: the
+    // midpoint rounds (to even) onto the tie itself, so the threshold must
+    // fall back to the float just below the tie, which is `lo`.
+    let lo = f64::from_bits(1.0f64.to_bits() + 1);
+    let tie = f64::from_bits(lo.to_bits() + 1);
+    assert_eq!(lo + (tie - lo) / 2.0, tie);
+    let v = [lo, tie, tie, tie, 2.0];
+    let t = percentile_threshold(&v, 30.0, Ties::NearestCount).unwrap();
+    assert_eq!(t, lo);
+    assert_eq!(flagged(&v, t), 4);
 }
 
 #[test]
