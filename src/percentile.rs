@@ -13,6 +13,12 @@ use crate::validate::check_percent;
 /// below `t = 0.5`, `b - d*(1-t)` from it), so results agree to the last bit
 /// for float64 inputs.
 pub fn percentile(values: &[f64], q: f64) -> Result<f64> {
+    Ok(percentile_sorted(&checked_sorted(values, q)?, q))
+}
+
+/// `values` sorted, after the checks every percentile makes (range of `q`,
+/// no empty input, no NaN).
+fn checked_sorted(values: &[f64], q: f64) -> Result<Vec<f64>> {
     check_percent("threshold_perc", q)?;
     if values.is_empty() {
         return Err(OddityError::EmptyInput("no scores to take a percentile of".into()));
@@ -22,16 +28,23 @@ pub fn percentile(values: &[f64], q: f64) -> Result<f64> {
     }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    Ok(percentile_sorted(&sorted, q))
+    Ok(sorted)
+}
+
+/// The position `h = q/100 * (n-1)` of the `q`-th percentile among `n > 0`
+/// sorted values, as its integer part (the lower neighbour's index) and its
+/// fraction.
+fn position(n: usize, q: f64) -> (usize, f64) {
+    let h = q / 100.0 * (n - 1) as f64;
+    let lo = (h.floor() as usize).min(n - 1);
+    (lo, h - lo as f64)
 }
 
 /// Same as [`percentile`] on already sorted, NaN-free values; `q` must be in range.
 pub(crate) fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
     let n = sorted.len();
-    let h = q / 100.0 * (n - 1) as f64;
-    let lo = (h.floor() as usize).min(n - 1);
+    let (lo, t) = position(n, q);
     let hi = (lo + 1).min(n - 1);
-    let t = h - lo as f64;
     let (a, b) = (sorted[lo], sorted[hi]);
     let d = b - a;
     if t >= 0.5 {
@@ -73,22 +86,28 @@ pub enum Ties {
 /// moved below a group of scores tied at it when [`Ties::NearestCount`]
 /// says so. Same errors as [`percentile`].
 pub fn percentile_threshold(values: &[f64], q: f64, ties: Ties) -> Result<f64> {
-    let t = percentile(values, q)?;
+    let sorted = checked_sorted(values, q)?;
+    let t = percentile_sorted(&sorted, q);
     if ties == Ties::Percentile {
         return Ok(t);
     }
-    let n = values.len();
-    let want = n - 1 - ((q / 100.0 * (n - 1) as f64).floor() as usize).min(n - 1);
-    let above = values.iter().filter(|&&v| v > t).count();
-    let at_or_above = values.iter().filter(|&&v| v >= t).count();
+    // Flag counts: distinct scores give `n - 1 - lo`; the sorted values
+    // below `t` and up to `t` split the rest.
+    let n = sorted.len();
+    let want = n - 1 - position(n, q).0;
+    let below = sorted.partition_point(|&v| v < t);
+    let (above, at_or_above) = (n - sorted.partition_point(|&v| v <= t), n - below);
     if at_or_above.abs_diff(want) >= above.abs_diff(want) {
         return Ok(t);
     }
     // Flag the tied group: put the threshold halfway to the next lower score
-    // (or the float just below the group when it holds the minimum).
-    let lower = values.iter().copied().filter(|&v| v < t).fold(f64::NEG_INFINITY, f64::max);
-    let mid = lower + (t - lower) / 2.0;
-    Ok(if lower.is_finite() && mid < t { mid } else { next_below(t) })
+    // (or the float just below the group when it holds the minimum or no
+    // float lies between).
+    let lower = below.checked_sub(1).map(|i| sorted[i]);
+    Ok(match lower.map(|l| l + (t - l) / 2.0) {
+        Some(mid) if mid < t => mid,
+        _ => next_below(t),
+    })
 }
 
 /// The largest float below `t` (`f64::next_down`, which needs Rust 1.86);
