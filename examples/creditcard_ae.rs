@@ -72,7 +72,7 @@ fn main() {
         log_amount: false,
         score: oddity::FeatureScore::Mahalanobis,
     };
-    if let Err(e) = common::run_creditcard(oddity::DetectorKind::Ae, "creditcard_ae", defaults) {
+    if let Err(e) = common::run_creditcard("ae", "creditcard_ae", defaults) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

@@ -46,7 +46,7 @@ fn main() {
         log_amount: false,
         score: oddity::FeatureScore::Squared,
     };
-    if let Err(e) = common::run_creditcard(oddity::DetectorKind::Aegmm, "creditcard_aegmm", defaults) {
+    if let Err(e) = common::run_creditcard("aegmm", "creditcard_aegmm", defaults) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

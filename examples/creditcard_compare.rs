@@ -37,12 +37,12 @@ use std::time::Instant;
 
 use clap::Parser;
 use ndarray::Array2;
+use oddity::baselines::imbalance::random_oversample;
+use oddity::baselines::supervised::{tutorial_fit_config, BaselineClassifier, ClassWeights, ClassifierConfig};
 use oddity::datasets::{self, AmountTransform, CreditCardPrep};
-use oddity::eval::{evaluate, Evaluation};
-use oddity::imbalance::random_oversample;
-use oddity::plot::{self, CurveInput};
-use oddity::supervised::{tutorial_fit_config, BaselineClassifier, ClassWeights, ClassifierConfig};
-use oddity::threshold::{from_labels, LabelObjective};
+use oddity::eval::plot::{self, CurveInput};
+use oddity::eval::report::{evaluate, Evaluation};
+use oddity::eval::threshold::{from_labels, LabelObjective};
 use oddity::*;
 
 /// The three parts of one stratified split.

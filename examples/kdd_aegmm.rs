@@ -17,7 +17,7 @@
 mod common;
 
 fn main() {
-    if let Err(e) = common::run_kdd(oddity::DetectorKind::Aegmm, "kdd_aegmm") {
+    if let Err(e) = common::run_kdd("aegmm", "kdd_aegmm") {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

@@ -17,7 +17,7 @@
 mod common;
 
 fn main() {
-    if let Err(e) = common::run_kdd(oddity::DetectorKind::Vaegmm, "kdd_vaegmm") {
+    if let Err(e) = common::run_kdd("vaegmm", "kdd_vaegmm") {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

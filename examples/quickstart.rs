@@ -7,7 +7,7 @@
 //!     cargo run --release --example quickstart
 
 use ndarray::{concatenate, Array2, Axis};
-use oddity::metrics::roc_auc;
+use oddity::eval::metrics::roc_auc;
 use oddity::*;
 use rand::{Rng, SeedableRng};
 

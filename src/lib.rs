@@ -16,44 +16,41 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`detector`] (the trait and its types), [`detectors`] (AE, AEGMM,
-//! VAEGMM), [`gmm`] (mixture math), [`recon`] (reconstruction features),
-//! [`fit`] (training settings), [`persist`] (the detector file).
+//! The layers, bottom up (docs/architecture.md): [`math`] (mixture math,
+//! percentiles, randomness, standardizer, tensors), [`nn`] (networks),
+//! [`train`] (the training loop), [`persist`] (the file format; it knows no
+//! detector), [`detectors`] (the trait, the registry, one folder per
+//! detector), [`eval`] (metrics, thresholds, plots), [`io`] (CSV),
+//! [`datasets`] and [`baselines`]. A module uses only those below it.
 
-pub mod csv;
-pub mod datasets;
-pub mod detector;
-pub mod detectors;
 pub mod device;
 pub mod error;
-pub mod eval;
-pub mod fit;
-pub mod gmm;
-pub(crate) mod gmm_grad;
-pub mod imbalance;
-pub mod metrics;
-pub mod nn;
-pub(crate) mod optim;
-pub mod percentile;
-pub mod persist;
-pub mod plot;
-pub mod recon;
-pub(crate) mod rng;
-pub mod scale;
-pub mod supervised;
-pub mod threshold;
-pub(crate) mod train;
 pub mod validate;
 
-pub use detector::{Detector, DetectorKind, Meta, OutlierFlags, OutlierType, PredictConfig, Prediction, Scores};
+pub mod math;
+pub mod nn;
+pub mod train;
+
+pub mod persist;
+
+pub mod detectors;
+
+pub mod eval;
+pub mod io;
+
+pub mod baselines;
+pub mod datasets;
+
+pub use detectors::registry;
 pub use detectors::{
-    AeConfig, AegmmConfig, ElboStd, FeatureScore, GmmSettings, OutlierAE, OutlierAEGMM, OutlierVAEGMM, VaegmmConfig,
+    load_any, AeConfig, AegmmConfig, Detector, DetectorKind, DetectorState, ElboStd, FeatureScore, GmmSettings, Meta,
+    OutlierAE, OutlierAEGMM, OutlierFlags, OutlierType, OutlierVAEGMM, PredictConfig, Prediction, Registered, Scores,
+    VaegmmConfig,
 };
 pub use device::Device;
 pub use error::{OddityError, Result};
-pub use fit::{EarlyStopping, EpochStats, FitConfig, Optimizer, TrainReport};
+pub use math::percentile::{percentile, percentile_threshold, Ties};
+pub use math::scale::Standardizer;
+pub use nn::recon::{ReconFeature, ReconFeatures};
 pub use nn::{Activation, Layer};
-pub use percentile::{percentile, percentile_threshold, Ties};
-pub use persist::load_any;
-pub use recon::{ReconFeature, ReconFeatures};
-pub use scale::Standardizer;
+pub use train::config::{EarlyStopping, EpochStats, FitConfig, Optimizer, TrainReport};

@@ -5,7 +5,7 @@ mod common;
 
 use approx::assert_abs_diff_eq;
 use ndarray::{array, Array2, Axis};
-use oddity::metrics::roc_auc;
+use oddity::eval::metrics::roc_auc;
 use oddity::*;
 
 fn small_cfg() -> FitConfig {

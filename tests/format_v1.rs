@@ -2,9 +2,10 @@
 //! score bit for bit as they did when they were written.
 //!
 //! `tests/fixtures/v1_*.oddity` and `v1_scores.json` were written by
-//! `write_v1_fixtures` below, run once on that commit
-//! (`cargo test --release --test format_v1 -- --ignored`). The scores in the
-//! JSON are the f32 bit patterns that version computed.
+//! the test `write_v1_fixtures` of commit d69afb2 (the code of cd50434),
+//! run once there with `cargo test --release --test format_v1 -- --ignored`;
+//! it is not kept, since today's code would write the current format. The
+//! scores in the JSON are the f32 bit patterns that version computed.
 
 mod common;
 
@@ -21,25 +22,38 @@ fn probe() -> ndarray::Array2<f32> {
     common::mixed(40, 12, 4, 4).0
 }
 
+/// Every format-1 fixture loads, through `load_any` and through its
+/// registry entry, and gives the threshold and every score bit for bit as
+/// the version that wrote it; saved again, it is a current-format file that
+/// scores the same.
 #[test]
-#[ignore = "writes the format-1 fixtures; run once on the commit that wrote them"]
-fn write_v1_fixtures() {
-    let x = common::inliers(41, 96, 4);
-    let fit = FitConfig { epochs: 2, batch_size: 32, verbose: false, ..Default::default() };
-    let mut dets: Vec<(&str, Box<dyn Detector>)> = vec![
-        ("ae", Box::new(OutlierAE::new(AeConfig::symmetric(4, &[6], 2, Activation::Tanh), Device::Cpu).unwrap())),
-        ("aegmm", Box::new(OutlierAEGMM::new(AegmmConfig::new(4), Device::Cpu).unwrap())),
-        ("vaegmm", Box::new(OutlierVAEGMM::new(VaegmmConfig::new(4), Device::Cpu).unwrap())),
-    ];
-    let mut scores = serde_json::Map::new();
-    for (name, d) in dets.iter_mut() {
-        d.fit(x.view(), &fit).unwrap();
-        d.infer_threshold(x.view(), 90.0).unwrap();
-        d.save(&fixtures().join(format!("v1_{name}.oddity"))).unwrap();
-        let s = d.score(probe().view()).unwrap();
-        let bits: Vec<u32> = s.instance.iter().map(|v| v.to_bits()).collect();
-        scores.insert(name.to_string(), serde_json::json!({ "threshold": d.threshold(), "instance_bits": bits }));
+fn format_1_files_load_and_score_identically() {
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("v1_scores.json")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["ae", "aegmm", "vaegmm"] {
+        let path = fixtures().join(format!("v1_{name}.oddity"));
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1, "{name}: the fixture is format 1");
+        let file = oddity::persist::read(&path).unwrap();
+        assert_eq!(file.meta.kind, name);
+        let via_entry = registry::get(name).unwrap().load(&file, Device::Cpu).unwrap();
+        let det = load_any(&path, Device::Cpu).unwrap();
+        assert_eq!(det.kind().tag(), name);
+        assert_eq!(det.threshold(), want[name]["threshold"].as_f64(), "{name}");
+        let bits: Vec<u64> =
+            want[name]["instance_bits"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        for d in [&det, &via_entry] {
+            let got: Vec<u64> = d.score(probe().view()).unwrap().instance.iter().map(|v| v.to_bits() as u64).collect();
+            assert_eq!(got, bits, "{name}: scores differ from the ones format 1 was written with");
+        }
+        let again = dir.path().join(format!("{name}.oddity"));
+        det.save(&again).unwrap();
+        let b = std::fs::read(&again).unwrap();
+        assert_eq!(u16::from_le_bytes([b[8], b[9]]), oddity::persist::FORMAT_VERSION);
+        let reloaded = load_any(&again, Device::Cpu).unwrap();
+        let got: Vec<u64> =
+            reloaded.score(probe().view()).unwrap().instance.iter().map(|v| v.to_bits() as u64).collect();
+        assert_eq!(got, bits, "{name}: rewritten in the current format");
     }
-    let text = serde_json::to_string_pretty(&scores).unwrap();
-    std::fs::write(fixtures().join("v1_scores.json"), text).unwrap();
 }

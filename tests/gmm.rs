@@ -1,7 +1,7 @@
 //! GMM numerics against closed forms and an independent float64 reference.
 
 use approx::assert_abs_diff_eq;
-use oddity::gmm::{cov_diag_penalty, energy, gmm_params, GmmAccumulator, GmmState, Jitter};
+use oddity::math::gmm::{cov_diag_penalty, energy, gmm_params, GmmAccumulator, GmmState, Jitter};
 use tch::{Device, Kind, Tensor};
 
 const LOG_2PI: f64 = 1.837_877_066_409_345_5;
@@ -55,7 +55,7 @@ fn energy_two_diagonal_components_by_hand() {
     let e = vec(&state.scorer(Device::Cpu).energy(&t2(&[&[1.0, 0.0]])));
     assert_abs_diff_eq!(e[0], expect, epsilon = 1e-9);
     // The training-path energy (batch parameters, triangular solve) agrees.
-    let p = oddity::gmm::GmmParams {
+    let p = oddity::math::gmm::GmmParams {
         phi: phi.shallow_clone(),
         mu: mu.shallow_clone(),
         cov: cov.shallow_clone(),

@@ -3,7 +3,7 @@
 mod common;
 
 use approx::assert_abs_diff_eq;
-use oddity::metrics::roc_auc;
+use oddity::eval::metrics::roc_auc;
 use oddity::*;
 use tch::{Kind, Tensor};
 

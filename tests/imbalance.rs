@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 
 use ndarray::{Array2, ArrayView1};
-use oddity::imbalance::{random_oversample, random_undersample, smote};
+use oddity::baselines::imbalance::{random_oversample, random_undersample, smote};
 use oddity::OddityError;
 
 /// 1,000 rows of 3 features with distinct first columns; every 20th row is

@@ -1,12 +1,12 @@
-//! End-to-end use of `oddity::metrics` and `oddity::plot` from outside the crate,
+//! End-to-end use of `oddity::eval::metrics` and `oddity::eval::plot` from outside the crate,
 //! checked against scikit-learn on a larger input with many ties.
 
 use approx::assert_abs_diff_eq;
 use oddity::error::OddityError;
-use oddity::metrics::{
+use oddity::eval::metrics::{
     average_precision, best_f1_threshold, precision_recall_curve, roc_auc, roc_curve, summarize, ConfusionMatrix,
 };
-use oddity::plot::{plot_instance_scores, plot_loss, plot_pr, plot_roc, CurveInput};
+use oddity::eval::plot::{plot_instance_scores, plot_loss, plot_pr, plot_roc, CurveInput};
 
 /// 300 rows, 103 distinct scores (each shared by ~3 rows), 64 outliers. Same
 /// arithmetic in Python:

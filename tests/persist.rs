@@ -7,38 +7,34 @@ use std::path::Path;
 use oddity::persist::{decode, write_atomic, FORMAT_VERSION};
 use oddity::*;
 
-fn trained(kind: DetectorKind) -> Box<dyn Detector> {
+/// Every registered detector, with its default config for 6 columns,
+/// fitted on 600 inliers and thresholded.
+fn trained(kind: &str) -> Box<dyn Detector> {
     let f = 6;
     let x = common::inliers(1, 600, f);
-    let mut d: Box<dyn Detector> = match kind {
-        DetectorKind::Ae => {
-            Box::new(OutlierAE::new(AeConfig::symmetric(f, &[8], 3, Activation::Tanh), Device::Cpu).unwrap())
-        }
-        DetectorKind::Aegmm => Box::new(OutlierAEGMM::new(AegmmConfig::new(f), Device::Cpu).unwrap()),
-        DetectorKind::Vaegmm => Box::new(OutlierVAEGMM::new(VaegmmConfig::new(f), Device::Cpu).unwrap()),
-    };
+    let mut d = registry::get(kind).unwrap().build(f, None, Device::Cpu).unwrap();
     d.fit(x.view(), &FitConfig { epochs: 2, batch_size: 128, ..Default::default() }).unwrap();
     d.infer_threshold(x.view(), 95.0).unwrap();
     d
 }
 
-const KINDS: [DetectorKind; 3] = [DetectorKind::Ae, DetectorKind::Aegmm, DetectorKind::Vaegmm];
+fn kinds() -> Vec<&'static str> {
+    registry::names_builtin()
+}
 
 #[test]
 fn round_trip_is_bit_exact() {
     let dir = tempfile::tempdir().unwrap();
     let x = common::mixed(2, 200, 20, 6).0;
-    for kind in KINDS {
+    for kind in kinds() {
         let d = trained(kind);
-        let path = dir.path().join(format!("{kind:?}.oddity"));
+        let path = dir.path().join(format!("{kind}.oddity"));
         d.save(&path).unwrap();
-        let loaded: Box<dyn Detector> = match kind {
-            DetectorKind::Ae => Box::new(OutlierAE::load(&path, Device::Cpu).unwrap()),
-            DetectorKind::Aegmm => Box::new(OutlierAEGMM::load(&path, Device::Cpu).unwrap()),
-            DetectorKind::Vaegmm => Box::new(OutlierVAEGMM::load(&path, Device::Cpu).unwrap()),
-        };
+        let file = oddity::persist::read(&path).unwrap();
+        let loaded = registry::get(kind).unwrap().load(&file, Device::Cpu).unwrap();
         let any = load_any(&path, Device::Cpu).unwrap();
-        assert_eq!(any.kind(), kind);
+        assert_eq!(any.kind(), d.kind());
+        assert_eq!(any.kind().tag(), kind);
         let cfg = PredictConfig::default();
         let (p0, p1, p2) = (
             d.predict(x.view(), &cfg).unwrap(),
@@ -68,7 +64,7 @@ fn unfitted_detector_round_trips_and_refuses_to_score() {
     assert!(matches!(d.score(common::inliers(1, 3, 4).view()), Err(OddityError::NotFitted(_))));
 }
 
-fn bytes_of(kind: DetectorKind) -> Vec<u8> {
+fn bytes_of(kind: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("d.oddity");
     trained(kind).save(&p).unwrap();
@@ -77,7 +73,7 @@ fn bytes_of(kind: DetectorKind) -> Vec<u8> {
 
 #[test]
 fn truncated_files_are_refused() {
-    for kind in KINDS {
+    for kind in kinds() {
         let b = bytes_of(kind);
         let step = (b.len() / 97).max(1);
         for cut in (0..b.len()).step_by(step).chain([b.len() - 1]) {
@@ -89,7 +85,7 @@ fn truncated_files_are_refused() {
 
 #[test]
 fn flipped_bytes_are_refused() {
-    for kind in KINDS {
+    for kind in kinds() {
         let b = bytes_of(kind);
         let step = (b.len() / 151).max(1);
         for pos in (0..b.len()).step_by(step).chain(0..64) {
@@ -105,7 +101,7 @@ fn flipped_bytes_are_refused() {
 
 #[test]
 fn other_files_and_future_versions_are_refused_with_a_reason() {
-    let b = bytes_of(DetectorKind::Ae);
+    let b = bytes_of("ae");
     let msg = |r: Result<oddity::persist::DetectorFile>| r.unwrap_err().to_string();
     assert!(msg(decode(Path::new("x"), b"PK\x03\x04 not ours".to_vec())).contains("not an oddity detector file"));
     assert!(msg(decode(Path::new("x"), Vec::new())).contains("not an oddity"));
@@ -122,9 +118,9 @@ fn other_files_and_future_versions_are_refused_with_a_reason() {
 fn kind_mismatch_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("g.oddity");
-    trained(DetectorKind::Aegmm).save(&p).unwrap();
+    trained("aegmm").save(&p).unwrap();
     let e = OutlierAE::load(&p, Device::Cpu).unwrap_err().to_string();
-    assert!(e.contains("OutlierAEGMM") && e.contains("not an OutlierAE"), "{e}");
+    assert!(e.contains("`aegmm`") && e.contains("not `ae`"), "{e}");
     assert!(OutlierVAEGMM::load(&p, Device::Cpu).is_err());
 }
 
@@ -132,7 +128,7 @@ fn kind_mismatch_is_refused() {
 fn interrupted_save_keeps_the_previous_file() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("keep.oddity");
-    let d = trained(DetectorKind::Ae);
+    let d = trained("ae");
     d.save(&p).unwrap();
     let before = std::fs::read(&p).unwrap();
     let r = write_atomic(&p, |w| {

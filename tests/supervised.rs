@@ -6,10 +6,10 @@ mod common;
 
 use approx::assert_abs_diff_eq;
 use ndarray::Array2;
-use oddity::metrics::average_precision;
-use oddity::supervised::{
+use oddity::baselines::supervised::{
     tutorial_fit_config, weighted_bce, BaselineClassifier, ClassWeights, ClassifierConfig, ClassifierReport,
 };
+use oddity::eval::metrics::average_precision;
 use oddity::*;
 
 #[test]

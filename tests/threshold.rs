@@ -4,8 +4,8 @@
 mod common;
 
 use approx::assert_abs_diff_eq;
-use oddity::metrics::ConfusionMatrix;
-use oddity::threshold::{contamination, from_labels, pick_contamination, pick_from_labels, LabelObjective};
+use oddity::eval::metrics::ConfusionMatrix;
+use oddity::eval::threshold::{contamination, from_labels, pick_contamination, pick_from_labels, LabelObjective};
 use oddity::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

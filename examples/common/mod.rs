@@ -7,8 +7,9 @@ use std::time::Instant;
 use clap::Parser;
 use ndarray::{Array2, ArrayView2};
 use oddity::datasets::{self, create_outlier_batch, KddFeatures};
-use oddity::eval::evaluate;
-use oddity::plot::{self, CurveInput};
+use oddity::eval::metrics;
+use oddity::eval::plot::{self, CurveInput};
+use oddity::eval::report::evaluate;
 use oddity::*;
 
 /// Options every example takes.
@@ -118,26 +119,33 @@ pub fn kdd_splits(data: Option<&Path>) -> Result<KddSplits> {
     Ok(KddSplits { x_train, x_thr, y_thr, x_test, y_test, x_bench })
 }
 
-/// A fresh detector of `kind` with the KDD network of Alibi's example.
+/// A fresh detector of `kind` with the KDD network of Alibi's example: the
+/// registry's default config for 18 columns (AEGMM's and VAEGMM's defaults
+/// are that network), a 60-30-10 tanh net for the AE, and the `--recon`
+/// features where the detector has them.
 pub fn kdd_detector(kind: DetectorKind, device: Device, recon: Option<&str>) -> Result<Box<dyn Detector>> {
-    let recon = recon.map(parse_recon).transpose()?;
-    Ok(match kind {
-        DetectorKind::Aegmm => {
-            let mut c = AegmmConfig::new(18);
-            if let Some(r) = recon {
-                c.recon = r;
-            }
-            Box::new(OutlierAEGMM::new(c, device)?)
+    let entry = registry::get(kind.tag())?;
+    let cfg = match kind.tag() {
+        "ae" => json_of(&AeConfig::symmetric(18, &[60, 30], 10, Activation::Tanh))?,
+        _ => entry.default_config(18)?,
+    };
+    entry.build(18, Some(with_recon(cfg, recon)?), device)
+}
+
+/// `cfg` with its `recon` field set from `--recon`, if given.
+fn with_recon(mut cfg: serde_json::Value, recon: Option<&str>) -> Result<serde_json::Value> {
+    if let Some(r) = recon {
+        let r = json_of(&parse_recon(r)?)?;
+        match cfg.get_mut("recon") {
+            Some(slot) => *slot = r,
+            None => return Err(OddityError::param("recon", "this detector has no reconstruction features")),
         }
-        DetectorKind::Vaegmm => {
-            let mut c = VaegmmConfig::new(18);
-            if let Some(r) = recon {
-                c.recon = r;
-            }
-            Box::new(OutlierVAEGMM::new(c, device)?)
-        }
-        DetectorKind::Ae => Box::new(OutlierAE::new(AeConfig::symmetric(18, &[60, 30], 10, Activation::Tanh), device)?),
-    })
+    }
+    Ok(cfg)
+}
+
+fn json_of<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| OddityError::Numerical(e.to_string()))
 }
 
 /// Median wall time of 3 scoring calls (after a warm-up) -> rows per second.
@@ -154,7 +162,8 @@ pub fn scoring_rows_per_second(det: &dyn Detector, x: ArrayView2<f32>) -> Result
 }
 
 /// Runs the KDD protocol for `kind`; prints the report and one JSON line.
-pub fn run_kdd(kind: DetectorKind, name: &str) -> Result<()> {
+pub fn run_kdd(kind: &str, name: &str) -> Result<()> {
+    let kind = registry::get(kind)?.kind;
     let args = Args::parse();
     let device = Device::parse(&args.device)?;
     let thr_cfg = PredictConfig { ties: parse_ties(&args.ties)?, ..Default::default() };
@@ -406,7 +415,7 @@ fn count(y: &[bool]) -> usize {
 }
 
 /// A fresh detector of `kind` for the credit-card data: the classic
-/// 29-14-7-7-29 autoencoder, or the library's default AEGMM / VAEGMM net.
+/// 29-14-7-7-29 autoencoder, or the registry's default config of the others.
 pub fn creditcard_detector(
     kind: DetectorKind,
     n_features: usize,
@@ -415,26 +424,15 @@ pub fn creditcard_detector(
     device: Device,
     recon: Option<&str>,
 ) -> Result<Box<dyn Detector>> {
-    let recon = recon.map(parse_recon).transpose()?;
-    Ok(match kind {
-        DetectorKind::Ae => {
-            Box::new(OutlierAE::new(AeConfig { standardize, score, ..AeConfig::creditcard(n_features) }, device)?)
-        }
-        DetectorKind::Aegmm => {
-            let mut c = AegmmConfig { standardize, ..AegmmConfig::new(n_features) };
-            if let Some(r) = recon {
-                c.recon = r;
-            }
-            Box::new(OutlierAEGMM::new(c, device)?)
-        }
-        DetectorKind::Vaegmm => {
-            let mut c = VaegmmConfig { standardize, ..VaegmmConfig::new(n_features) };
-            if let Some(r) = recon {
-                c.recon = r;
-            }
-            Box::new(OutlierVAEGMM::new(c, device)?)
-        }
-    })
+    let entry = registry::get(kind.tag())?;
+    let mut cfg = match kind.tag() {
+        "ae" => json_of(&AeConfig { score, ..AeConfig::creditcard(n_features) })?,
+        _ => entry.default_config(n_features)?,
+    };
+    if let Some(s) = cfg.get_mut("standardize") {
+        *s = standardize.into();
+    }
+    entry.build(n_features, Some(with_recon(cfg, recon)?), device)
 }
 
 /// Instance scores as f64.
@@ -450,7 +448,8 @@ fn thresholds(val_scores: &[f64], y_val: &[bool], perc: f64, ties: Ties) -> Resu
 }
 
 /// Runs the credit-card protocol for `kind`; prints the report and one JSON line.
-pub fn run_creditcard(kind: DetectorKind, name: &str, d: CreditCardDefaults) -> Result<()> {
+pub fn run_creditcard(kind: &str, name: &str, d: CreditCardDefaults) -> Result<()> {
+    let kind = registry::get(kind)?.kind;
     let cli = CreditCardArgs::parse();
     let args = &cli.common;
     tch::set_num_threads(cli.threads.max(1));
@@ -586,7 +585,7 @@ pub fn run_creditcard(kind: DetectorKind, name: &str, d: CreditCardDefaults) -> 
         let untrained = baseline.as_ref().map(|(_, _, b)| b.as_slice());
         plot_curves_and_loss(&args.out, name, kind, &s.y_test, &scores, untrained, &report)?;
     }
-    let at = |e: &oddity::eval::Evaluation| {
+    let at = |e: &oddity::eval::report::Evaluation| {
         serde_json::json!({"threshold": e.threshold, "precision": e.precision, "recall": e.recall, "f1": e.f1,
             "tp": e.tp, "fp": e.fp})
     };
@@ -595,7 +594,7 @@ pub fn run_creditcard(kind: DetectorKind, name: &str, d: CreditCardDefaults) -> 
         "device": args.device, "epochs": fit.epochs, "epochs_run": epochs_run, "best_epoch": report.best_epoch,
         "batch_size": fit.batch_size, "learning_rate": fit.learning_rate, "standardize": standardize,
         "threads": cli.threads.max(1),
-        "score": (kind == DetectorKind::Ae).then(|| format!("{score:?}")),
+        "score": (kind.tag() == "ae").then(|| format!("{score:?}")),
         "amount": if log_amount { "log1p" } else { "std" },
         "train_seconds": report.train_seconds,
         "seconds_per_epoch": report.train_seconds / epochs_run.max(1) as f64,

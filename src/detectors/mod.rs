@@ -1,12 +1,20 @@
-//! The detectors: autoencoder (AE), AEGMM and VAEGMM.
+//! The detectors: the trait at the centre ([`api`]), the registry that maps
+//! a name to a detector, the runtime they share, and one folder per detector.
+
+pub mod api;
+pub mod registered;
+pub mod registry;
+pub mod runtime;
 
 pub mod ae;
 pub mod aegmm;
-pub(crate) mod common;
-pub mod gmm_common;
+pub mod mixture;
 pub mod vaegmm;
 
 pub use ae::{AeConfig, FeatureScore, OutlierAE};
 pub use aegmm::{AegmmConfig, OutlierAEGMM};
-pub use gmm_common::GmmSettings;
+pub use api::{Detector, DetectorKind, Meta, OutlierFlags, OutlierType, PredictConfig, Prediction, Scores};
+pub use mixture::GmmSettings;
+pub use registry::{load_any, Entry, Registered, Registry};
+pub use runtime::DetectorState;
 pub use vaegmm::{ElboStd, OutlierVAEGMM, VaegmmConfig};

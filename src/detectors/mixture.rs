@@ -6,9 +6,10 @@ use ndarray::{Array1, ArrayView2};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use super::common;
+use super::runtime;
 use crate::error::{OddityError, Result};
-use crate::gmm::{cov_diag_penalty, energy, gmm_params, GmmAccumulator, GmmState, Jitter};
+use crate::math::gmm::{cov_diag_penalty, energy, gmm_params, GmmAccumulator, GmmState, Jitter};
+use crate::math::tensor;
 use crate::nn::{check_layers, Activation, Layer, Mlp};
 use crate::validate::{check_non_negative, check_positive};
 
@@ -78,7 +79,7 @@ pub(crate) fn gmm_loss(z: &Tensor, gamma: &Tensor, s: &GmmSettings, jitter: &mut
 
 /// The GMM loss term for a training step on the CPU, differentiated by hand:
 /// memberships from the taped estimation network, then the loss and its
-/// gradient on the host ([`crate::gmm_grad`]). Same value as
+/// gradient on the host ([`crate::math::gmm_grad`]). Same value as
 /// `gmm_loss(z, memberships(density, z, true), ..)`, at a fraction of the
 /// ops. Returns the loss value and a function giving dL/dz (through both
 /// the mixture and the estimation network, whose weights' gradients it
@@ -94,8 +95,16 @@ pub(crate) fn gmm_loss_by_hand(
     let gamma = tch::no_grad(|| logits.softmax(-1, Kind::Float));
     let (n, d) = (zd.size()[0] as usize, zd.size()[1] as usize);
     let host = |t: &Tensor| Vec::<f32>::try_from(&t.reshape([-1])).map_err(|e| OddityError::Numerical(e.to_string()));
-    let r =
-        crate::gmm_grad::loss_and_grad(&host(&zd)?, &host(&gamma)?, n, d, s.n_gmm, s.w_energy, s.w_cov_diag, jitter)?;
+    let r = crate::math::gmm_grad::loss_and_grad(
+        &host(&zd)?,
+        &host(&gamma)?,
+        n,
+        d,
+        s.n_gmm,
+        s.w_energy,
+        s.w_cov_diag,
+        jitter,
+    )?;
     let (shape, device) = ([n as i64, d as i64], z.device());
     let back = move || {
         tch::no_grad(|| {
@@ -124,7 +133,7 @@ pub(crate) fn estimate(
 ) -> Result<GmmState> {
     let mut acc = GmmAccumulator::new(s.n_gmm, z_dim, x.device());
     tch::no_grad(|| {
-        for (start, xb) in common::row_batches(x, batch_size) {
+        for (start, xb) in tensor::row_batches(x, batch_size) {
             let (z, gamma) = forward(start, &xb);
             acc.add(&z, &gamma);
         }
@@ -135,16 +144,16 @@ pub(crate) fn estimate(
 /// Scores rows of `x` in batches by sample energy; `make` builds, per
 /// worker, a function from a prepared batch (laid out as `layout` says) to
 /// one energy per row (see
-/// [`common::score_rows`]).
+/// [`runtime::score_rows`]).
 pub(crate) fn score_energy<F>(
     x: &ArrayView2<f32>,
-    layout: common::ScoreLayout,
+    layout: runtime::ScoreLayout,
     device: Device,
     make: impl Fn() -> F,
 ) -> Result<Array1<f32>>
 where
-    F: FnMut(&common::Batch) -> Result<Tensor> + Send,
+    F: FnMut(&runtime::Batch) -> Result<Tensor> + Send,
 {
-    let layout = common::ScoreLayout { width: 1, ..layout };
-    Ok(Array1::from(common::score_rows(x, layout, device, make)?))
+    let layout = runtime::ScoreLayout { width: 1, ..layout };
+    Ok(Array1::from(runtime::score_rows(x, layout, device, make)?))
 }

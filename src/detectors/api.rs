@@ -6,9 +6,11 @@ use std::path::Path;
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
+pub use super::runtime::state::DetectorState;
 use crate::error::{OddityError, Result};
-use crate::fit::{FitConfig, TrainReport};
-use crate::percentile::{percentile_threshold, Ties};
+use crate::math::percentile::{percentile_threshold, Ties};
+use crate::persist::Record;
+use crate::train::config::{FitConfig, TrainReport};
 use crate::validate::{check_batch_size, check_percent};
 
 /// Whether outliers are flagged per instance (row) or per feature (cell).
@@ -62,11 +64,6 @@ impl Default for PredictConfig {
 /// that 100,000 rows still split evenly over the cores (docs/benchmarks.md).
 pub const DEFAULT_SCORE_BATCH: usize = 4_096;
 
-/// Rows per pass of the streaming passes that run on the calling thread with
-/// libtorch's own threads: inside `fit` (the GMM estimate, residual
-/// statistics) and the supervised baseline's scoring.
-pub(crate) const FIT_PASS_BATCH: usize = 16_384;
-
 impl PredictConfig {
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
@@ -111,36 +108,35 @@ impl OutlierFlags {
     }
 }
 
-/// Which detector a value or file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DetectorKind {
-    /// Autoencoder reconstruction error.
-    Ae,
-    /// Autoencoder + Gaussian mixture (DAGMM).
-    Aegmm,
-    /// Variational autoencoder + Gaussian mixture.
-    Vaegmm,
+/// Which detector a value or file is: its registry name (the file's kind
+/// tag, the CLI's `--detector`) and its Alibi-style class name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DetectorKind {
+    tag: &'static str,
+    class: &'static str,
 }
 
 impl DetectorKind {
-    /// The Alibi-style class name.
-    pub fn name(self) -> &'static str {
-        match self {
-            DetectorKind::Ae => "OutlierAE",
-            DetectorKind::Aegmm => "OutlierAEGMM",
-            DetectorKind::Vaegmm => "OutlierVAEGMM",
-        }
+    /// A kind with registry name `tag` (lower case, e.g. `aegmm`) and class
+    /// name `class` (e.g. `OutlierAEGMM`).
+    pub const fn new(tag: &'static str, class: &'static str) -> Self {
+        DetectorKind { tag, class }
     }
 
-    /// Parses `ae`, `aegmm` or `vaegmm`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "ae" | "outlierae" => Ok(DetectorKind::Ae),
-            "aegmm" | "outlieraegmm" => Ok(DetectorKind::Aegmm),
-            "vaegmm" | "outliervaegmm" => Ok(DetectorKind::Vaegmm),
-            _ => Err(OddityError::param("detector", format!("`{s}` is not one of ae, aegmm, vaegmm"))),
-        }
+    /// The registry name: the file's kind tag and the CLI's `--detector`.
+    pub fn tag(self) -> &'static str {
+        self.tag
+    }
+
+    /// The Alibi-style class name, e.g. `OutlierAEGMM`.
+    pub fn name(self) -> &'static str {
+        self.class
+    }
+}
+
+impl std::fmt::Display for DetectorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.tag)
     }
 }
 
@@ -187,7 +183,8 @@ pub struct Prediction {
 }
 
 /// An outlier detector. Object safe: `Box<dyn Detector>` works, which is what
-/// `load_any` returns.
+/// `load_any` returns. A detector implements the eight required methods;
+/// thresholds, prediction, saving and the state accessors are provided.
 pub trait Detector: Send {
     /// Which detector this is.
     fn kind(&self) -> DetectorKind;
@@ -195,8 +192,15 @@ pub trait Detector: Send {
     /// Input width the detector was built for.
     fn n_features(&self) -> usize;
 
-    /// True once `fit` has completed.
-    fn is_fitted(&self) -> bool;
+    /// The libtorch device the model lives on (`Cpu` for detectors without
+    /// tensors).
+    fn device(&self) -> tch::Device;
+
+    /// Fitted flag, threshold, standardizer and training report.
+    fn state(&self) -> &DetectorState;
+
+    /// The same, to change.
+    fn state_mut(&mut self) -> &mut DetectorState;
 
     /// Trains on inliers only (rows = instances).
     fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport>;
@@ -204,20 +208,33 @@ pub trait Detector: Send {
     /// Instance scores (and feature scores where the detector has them).
     fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores>;
 
+    /// Everything [`Detector::save`] writes: config, state and named arrays.
+    fn record(&self) -> Result<Record>;
+
+    /// True once `fit` has completed.
+    fn is_fitted(&self) -> bool {
+        self.state().fitted
+    }
+
     /// Current threshold, if any.
-    fn threshold(&self) -> Option<f64>;
+    fn threshold(&self) -> Option<f64> {
+        self.state().threshold
+    }
 
     /// Sets the threshold directly (e.g. one chosen from labels).
-    fn set_threshold(&mut self, threshold: f64) -> Result<()>;
-
-    /// The libtorch device the networks live on.
-    fn device(&self) -> tch::Device;
-
-    /// Writes the detector to one file (see docs/file-format.md).
-    fn save(&self, path: &Path) -> Result<()>;
+    fn set_threshold(&mut self, threshold: f64) -> Result<()> {
+        self.state_mut().set_threshold(threshold)
+    }
 
     /// Training summary of the last `fit`, if any.
-    fn train_report(&self) -> Option<&TrainReport>;
+    fn train_report(&self) -> Option<&TrainReport> {
+        self.state().report.as_ref()
+    }
+
+    /// Writes the detector to one file, atomically (see docs/file-format.md).
+    fn save(&self, path: &Path) -> Result<()> {
+        crate::persist::write(path, &self.record()?)
+    }
 
     /// Metadata, Alibi style.
     fn meta(&self) -> Meta {

@@ -24,14 +24,14 @@ use ndarray::{Array1, ArrayView2};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
-use crate::detector::FIT_PASS_BATCH;
-use crate::detectors::common::{for_batches, to_tensor, to_vec_f32, Transform};
 use crate::error::{OddityError, Result};
-use crate::fit::{EarlyStopping, FitConfig, TrainReport};
-use crate::metrics::average_precision;
+use crate::eval::metrics::average_precision;
+use crate::math::rng;
+use crate::math::scale::Standardizer;
+use crate::math::tensor::{for_batches, to_tensor, to_vec_f32, Transform};
 use crate::nn::{check_layers, Activation, Layer, Mlp};
-use crate::rng;
-use crate::scale::Standardizer;
+use crate::train::config::FIT_PASS_BATCH;
+use crate::train::config::{EarlyStopping, FitConfig, TrainReport};
 use crate::train::{train_monitored, Monitor, Step};
 use crate::validate::check_features;
 

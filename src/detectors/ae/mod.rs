@@ -12,13 +12,15 @@ use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::common::{self, Fitted, Transform};
-use crate::detector::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
+use super::registered::{self, Registered};
+use super::runtime::{self, DetectorState};
+use crate::detectors::api::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
 use crate::error::{OddityError, Result};
-use crate::fit::{FitConfig, TrainReport};
+use crate::math::rng;
+use crate::math::tensor::{self, Transform};
 use crate::nn::{check_layers, layers, Activation, Layer, Mlp};
-use crate::persist;
-use crate::rng;
+use crate::persist::{self, Record};
+use crate::train::config::{FitConfig, TrainReport};
 
 /// Architecture of an [`OutlierAE`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +82,14 @@ impl FeatureScore {
 }
 
 impl AeConfig {
+    /// The default AE for `n_features` columns (the CLI's): tanh hidden
+    /// layers of max(2n, 8) and max(n, 4) units, a tanh code of max(2, n/4)
+    /// units, mirrored decoder, linear output.
+    pub fn default_for(n_features: usize) -> Self {
+        let n = n_features;
+        AeConfig::symmetric(n, &[(2 * n).max(8), n.max(4)], (n / 4).max(2), Activation::Tanh)
+    }
+
     /// A mirrored network: `hidden` widths down to `latent`, back up, linear
     /// output; `activation` on hidden layers.
     pub fn symmetric(n_features: usize, hidden: &[usize], latent: usize, activation: Activation) -> Self {
@@ -152,7 +162,7 @@ pub struct OutlierAE {
     cfg: AeConfig,
     device: Device,
     net: AeNet,
-    state: Fitted,
+    state: DetectorState,
     /// Training-residual statistics the feature score needs.
     extra: AeExtra,
 }
@@ -193,13 +203,13 @@ impl OutlierAE {
         cfg.validate()?;
         let device = device.resolve()?;
         let net = AeNet::build(&cfg, device, 0);
-        Ok(OutlierAE { cfg, device, net, state: Fitted::default(), extra: AeExtra::default() })
+        Ok(OutlierAE { cfg, device, net, state: DetectorState::default(), extra: AeExtra::default() })
     }
 
     /// Every weight as (name, values); for tests and inspection.
     #[doc(hidden)]
     pub fn parameters(&self) -> Vec<(String, Vec<f32>)> {
-        common::parameters(&self.net.vs)
+        runtime::weights::parameters(&self.net.vs)
     }
 
     /// The architecture.
@@ -209,17 +219,17 @@ impl OutlierAE {
 
     /// Reconstructions of `x`, in input units (standardization undone).
     pub fn reconstruct(&self, x: ArrayView2<f32>, batch_size: usize) -> Result<Array2<f32>> {
-        common::check_score("OutlierAE", &self.state, &x, self.cfg.n_features)?;
+        runtime::check_score("OutlierAE", &self.state, &x, self.cfg.n_features)?;
         let tf = Transform::new(self.state.scaler.as_ref(), self.device);
         let undo = self.state.scaler.as_ref().map(|s| s.tensors(self.device));
         let mut out = Vec::with_capacity(x.len());
         tch::no_grad(|| {
-            common::for_batches(&x, batch_size.max(1), self.device, &tf, |_, xb| {
+            tensor::for_batches(&x, batch_size.max(1), self.device, &tf, |_, xb| {
                 let mut xr = self.net.forward(&xb, false);
                 if let Some((m, sd)) = &undo {
                     xr = xr * sd + m;
                 }
-                out.extend(common::to_vec_f32(&xr));
+                out.extend(tensor::to_vec_f32(&xr));
                 Ok(())
             })
         })?;
@@ -228,16 +238,14 @@ impl OutlierAE {
 
     /// Loads a detector saved by [`Detector::save`]; fails if the file holds another kind.
     pub fn load(path: &Path, device: crate::Device) -> Result<Self> {
-        Self::from_file(&persist::read(path)?, device)
+        registered::load_as(path, device)
     }
 
-    pub(crate) fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        f.expect_kind(DetectorKind::Ae)?;
+    fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
         let cfg: AeConfig = f.config()?;
         let mut det = OutlierAE::new(cfg, device).map_err(|e| f.invalid(e))?;
-        f.load_vars(&det.net.vs)?;
-        f.check_scaler(det.cfg.n_features)?;
-        det.state = f.fitted_state();
+        runtime::weights::load_into(f, &det.net.vs)?;
+        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
         det.extra = f.extra::<Option<AeExtra>>()?.unwrap_or_default();
         det.check_extra().map_err(|e| f.invalid(e))?;
         Ok(det)
@@ -296,11 +304,11 @@ impl OutlierAE {
         let n = x.size()[0].max(1) as f64;
         let mut sum = Tensor::zeros([self.cfg.n_features as i64], (Kind::Double, self.device));
         tch::no_grad(|| {
-            for (_, xb) in common::row_batches(x, crate::detector::FIT_PASS_BATCH) {
+            for (_, xb) in tensor::row_batches(x, crate::train::config::FIT_PASS_BATCH) {
                 sum += self.squared_residual(&xb).sum_dim_intlist(0, false, Kind::Double);
             }
         });
-        let mean = common::to_vec_f32(&(sum / n));
+        let mean = tensor::to_vec_f32(&(sum / n));
         // A feature reconstructed exactly (a constant column) gets a small
         // floor rather than a division by zero.
         let floor = 1e-12f32.max(1e-6 * mean.iter().cloned().fold(0.0, f32::max));
@@ -317,7 +325,7 @@ impl OutlierAE {
         let o = (Kind::Double, self.device);
         let (mut s, mut ss) = (Tensor::zeros([nf], o), Tensor::zeros([nf, nf], o));
         tch::no_grad(|| {
-            for (_, xb) in common::row_batches(x, crate::detector::FIT_PASS_BATCH) {
+            for (_, xb) in tensor::row_batches(x, crate::train::config::FIT_PASS_BATCH) {
                 let r = (&xb - self.net.forward(&xb, false)).to_kind(Kind::Double);
                 s += r.sum_dim_intlist(0, false, None);
                 ss += r.tr().mm(&r);
@@ -393,22 +401,18 @@ pub fn instance_from_features(fs: &Tensor, perc: f64) -> Tensor {
 
 impl Detector for OutlierAE {
     fn kind(&self) -> DetectorKind {
-        DetectorKind::Ae
+        Self::KIND
     }
 
     fn n_features(&self) -> usize {
         self.cfg.n_features
     }
 
-    fn is_fitted(&self) -> bool {
-        self.state.fitted
-    }
-
     fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
         let t0 = std::time::Instant::now();
-        let data = common::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
+        let data = runtime::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
         self.net = AeNet::build(&self.cfg, self.device, cfg.seed);
-        self.state = Fitted { scaler: data.scaler, ..Default::default() };
+        self.state = DetectorState { scaler: data.scaler, ..Default::default() };
         let net = &self.net;
         let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
             if !step.train {
@@ -438,16 +442,16 @@ impl Detector for OutlierAE {
 
     fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
         cfg.validate()?;
-        common::check_score_shape("OutlierAE", &self.state, &x, self.cfg.n_features)?;
+        runtime::check_score_shape("OutlierAE", &self.state, &x, self.cfg.n_features)?;
         let want_features = cfg.return_feature_score || cfg.outlier_type == OutlierType::Feature;
         let nf = self.cfg.n_features;
         // Per row: the instance score, then the feature scores if wanted.
         let width = 1 + if want_features { nf } else { 0 };
-        let layout = common::ScoreLayout::new(cfg.batch_size, width, self.state.scaler.as_ref());
+        let layout = runtime::ScoreLayout::new(cfg.batch_size, width, self.state.scaler.as_ref());
         let perc = cfg.outlier_perc;
-        let rows = common::score_rows(&x, layout, self.device, || {
+        let rows = runtime::score_rows(&x, layout, self.device, || {
             let scorer = self.scorer();
-            move |b: &common::Batch| {
+            move |b: &runtime::Batch| {
                 let fs = scorer.feature_scores(&b.x);
                 let inst = instance_from_features(&fs, perc).unsqueeze(1);
                 Ok(if want_features { Tensor::cat(&[inst, fs], 1) } else { inst })
@@ -463,23 +467,43 @@ impl Detector for OutlierAE {
         Ok(Scores { instance: Array1::from(inst), feature })
     }
 
-    fn threshold(&self) -> Option<f64> {
-        self.state.threshold
-    }
-
-    fn set_threshold(&mut self, threshold: f64) -> Result<()> {
-        self.state.set_threshold(threshold)
-    }
-
     fn device(&self) -> Device {
         self.device
     }
 
-    fn save(&self, path: &Path) -> Result<()> {
-        common::save(path, DetectorKind::Ae, &self.cfg, &self.extra, &self.net.vs, &self.state, None)
+    fn state(&self) -> &DetectorState {
+        &self.state
     }
 
-    fn train_report(&self) -> Option<&TrainReport> {
-        self.state.report.as_ref()
+    fn state_mut(&mut self) -> &mut DetectorState {
+        &mut self.state
+    }
+
+    fn record(&self) -> Result<Record> {
+        let arrays = runtime::weights::to_arrays(&self.net.vs);
+        self.state.record(Self::KIND.tag(), &self.cfg, &self.extra, arrays, self.device)
+    }
+}
+
+impl Registered for OutlierAE {
+    const KIND: DetectorKind = DetectorKind::new("ae", "OutlierAE");
+    const SUMMARY: &'static str =
+        "Autoencoder; the score is the squared reconstruction error (mean of the top feature scores).";
+    type Config = AeConfig;
+
+    fn default_config(n_features: usize) -> AeConfig {
+        AeConfig::default_for(n_features)
+    }
+
+    fn config_width(cfg: &AeConfig) -> usize {
+        cfg.n_features
+    }
+
+    fn build(cfg: AeConfig, device: crate::Device) -> Result<Self> {
+        Self::new(cfg, device)
+    }
+
+    fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
+        Self::load_file(f, device)
     }
 }

@@ -23,16 +23,17 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::common::{self, Fitted};
-use super::gmm_common::{self as gc, GmmSettings};
-use crate::detector::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
+use super::mixture::{self as gc, GmmSettings};
+use super::registered::{self, Registered};
+use super::runtime::{self, DetectorState};
+use crate::detectors::api::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
 use crate::error::{OddityError, Result};
-use crate::fit::{FitConfig, TrainReport};
-use crate::gmm::GmmState;
+use crate::math::gmm::GmmState;
+use crate::math::rng;
+use crate::nn::recon::ReconFeatures;
 use crate::nn::{check_layers, layers, Activation, Layer, Mlp};
-use crate::persist;
-use crate::recon::ReconFeatures;
-use crate::rng;
+use crate::persist::{self, Record};
+use crate::train::config::{FitConfig, TrainReport};
 use crate::validate::{check_non_negative, check_positive};
 
 const LOG_2PI: f64 = 1.837_877_066_409_345_5;
@@ -252,7 +253,7 @@ fn train_loss(
     elbo: &Elbo<'_>,
     train: bool,
     host_gmm: bool,
-    jitter: &mut crate::gmm::Jitter,
+    jitter: &mut crate::math::gmm::Jitter,
 ) -> Result<crate::train::Loss> {
     if !(train && host_gmm) {
         let (mean, logvar) = net.coder.encode(c, xb, train);
@@ -292,7 +293,7 @@ pub struct OutlierVAEGMM {
     cfg: VaegmmConfig,
     device: Device,
     net: VaegmmNet,
-    state: Fitted,
+    state: DetectorState,
     gmm: Option<GmmState>,
 }
 
@@ -302,13 +303,13 @@ impl OutlierVAEGMM {
         cfg.validate()?;
         let device = device.resolve()?;
         let net = VaegmmNet::build(&cfg, device, 0);
-        Ok(OutlierVAEGMM { cfg, device, net, state: Fitted::default(), gmm: None })
+        Ok(OutlierVAEGMM { cfg, device, net, state: DetectorState::default(), gmm: None })
     }
 
     /// Every weight as (name, values); for tests and inspection.
     #[doc(hidden)]
     pub fn parameters(&self) -> Vec<(String, Vec<f32>)> {
-        common::parameters(&self.net.vs)
+        runtime::weights::parameters(&self.net.vs)
     }
 
     /// The architecture.
@@ -329,17 +330,15 @@ impl OutlierVAEGMM {
 
     /// Loads a detector saved by [`Detector::save`]; fails if the file holds another kind.
     pub fn load(path: &Path, device: crate::Device) -> Result<Self> {
-        Self::from_file(&persist::read(path)?, device)
+        registered::load_as(path, device)
     }
 
-    pub(crate) fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        f.expect_kind(DetectorKind::Vaegmm)?;
+    fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
         let cfg: VaegmmConfig = f.config()?;
         let mut det = OutlierVAEGMM::new(cfg, device).map_err(|e| f.invalid(e))?;
-        f.load_vars(&det.net.vs)?;
-        f.check_scaler(det.cfg.n_features)?;
+        runtime::weights::load_into(f, &det.net.vs)?;
         det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
-        det.state = f.fitted_state();
+        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
         Ok(det)
     }
 
@@ -356,22 +355,18 @@ impl OutlierVAEGMM {
 
 impl Detector for OutlierVAEGMM {
     fn kind(&self) -> DetectorKind {
-        DetectorKind::Vaegmm
+        Self::KIND
     }
 
     fn n_features(&self) -> usize {
         self.cfg.n_features
     }
 
-    fn is_fitted(&self) -> bool {
-        self.state.fitted
-    }
-
     fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
         let t0 = std::time::Instant::now();
-        let data = common::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
+        let data = runtime::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
         self.net = VaegmmNet::build(&self.cfg, self.device, cfg.seed);
-        self.state = Fitted { scaler: data.scaler.clone(), ..Default::default() };
+        self.state = DetectorState { scaler: data.scaler.clone(), ..Default::default() };
         self.gmm = None;
         let sd = self.elbo_std(&data.train);
         let log_sd_sum = sd.log().sum(Kind::Float);
@@ -388,7 +383,7 @@ impl Detector for OutlierVAEGMM {
             train_loss(net, c, xb, eps, &elbo, step.train, host_gmm, &mut jitter)
         };
         let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierVAEGMM", &mut loss)?;
-        let bs = crate::detector::FIT_PASS_BATCH;
+        let bs = crate::train::config::FIT_PASS_BATCH;
         let deterministic = c.deterministic_score;
         let gmm = gc::estimate(&data.all, bs, &c.gmm, c.z_dim(), &mut jitter, |start, xb| {
             let n = xb.size()[0];
@@ -410,7 +405,7 @@ impl Detector for OutlierVAEGMM {
 
     fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
         cfg.validate()?;
-        common::check_score_shape("OutlierVAEGMM", &self.state, &x, self.cfg.n_features)?;
+        runtime::check_score_shape("OutlierVAEGMM", &self.state, &x, self.cfg.n_features)?;
         if cfg.outlier_type == OutlierType::Feature {
             return Err(OddityError::param(
                 "outlier_type",
@@ -424,10 +419,10 @@ impl Detector for OutlierVAEGMM {
         // Keep rows x samples per pass near the requested batch size.
         let bs = (cfg.batch_size / s as usize).max(1);
         let device = self.device;
-        let layout = common::ScoreLayout::new(bs, 1, self.state.scaler.as_ref());
+        let layout = runtime::ScoreLayout::new(bs, 1, self.state.scaler.as_ref());
         let instance = gc::score_energy(&x, layout, device, || {
             let (coder, gmm, c) = (self.net.coder.share(), gmm.scorer(device), c.clone());
-            move |b: &common::Batch| {
+            move |b: &runtime::Batch| {
                 let (start, xb) = (b.start, &b.x);
                 let n = xb.size()[0];
                 let (mean, logvar) = coder.encode(&c, xb, false);
@@ -450,31 +445,52 @@ impl Detector for OutlierVAEGMM {
         Ok(Scores { instance, feature: None })
     }
 
-    fn threshold(&self) -> Option<f64> {
-        self.state.threshold
-    }
-
-    fn set_threshold(&mut self, threshold: f64) -> Result<()> {
-        self.state.set_threshold(threshold)
-    }
-
     fn device(&self) -> Device {
         self.device
     }
 
-    fn save(&self, path: &Path) -> Result<()> {
-        common::save(path, DetectorKind::Vaegmm, &self.cfg, &(), &self.net.vs, &self.state, self.gmm.as_ref())
+    fn state(&self) -> &DetectorState {
+        &self.state
     }
 
-    fn train_report(&self) -> Option<&TrainReport> {
-        self.state.report.as_ref()
+    fn state_mut(&mut self) -> &mut DetectorState {
+        &mut self.state
+    }
+
+    fn record(&self) -> Result<Record> {
+        let arrays = runtime::weights::to_arrays(&self.net.vs);
+        let mut r = self.state.record(Self::KIND.tag(), &self.cfg, &(), arrays, self.device)?;
+        r.gmm = self.gmm.clone();
+        Ok(r)
+    }
+}
+
+impl Registered for OutlierVAEGMM {
+    const KIND: DetectorKind = DetectorKind::new("vaegmm", "OutlierVAEGMM");
+    const SUMMARY: &'static str = "Variational autoencoder + Gaussian mixture; the score is the sample energy.";
+    type Config = VaegmmConfig;
+
+    fn default_config(n_features: usize) -> VaegmmConfig {
+        VaegmmConfig::new(n_features)
+    }
+
+    fn config_width(cfg: &VaegmmConfig) -> usize {
+        cfg.n_features
+    }
+
+    fn build(cfg: VaegmmConfig, device: crate::Device) -> Result<Self> {
+        Self::new(cfg, device)
+    }
+
+    fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
+        Self::load_file(f, device)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gmm::Jitter;
+    use crate::math::gmm::Jitter;
     use crate::nn::test_util::assert_grads_close;
 
     /// The CPU training step (tapes + host GMM + two autograd passes) gives

@@ -12,10 +12,10 @@
 
 use ndarray::ArrayView2;
 
-use crate::detector::Detector;
+use crate::detectors::api::Detector;
 use crate::error::{OddityError, Result};
-use crate::metrics::{best_f1_threshold, threshold_for_precision, threshold_for_recall, BestThreshold};
-use crate::percentile::{percentile_threshold, Ties};
+use crate::eval::metrics::{best_f1_threshold, threshold_for_precision, threshold_for_recall, BestThreshold};
+use crate::math::percentile::{percentile_threshold, Ties};
 
 /// What a threshold chosen from labels should achieve on the labelled data.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,7 +30,7 @@ pub enum LabelObjective {
 }
 
 /// Picks a threshold from scores and labels (`true` = outlier, higher score =
-/// more anomalous) with [`crate::metrics`]; see [`LabelObjective`]. The
+/// more anomalous) with [`crate::eval::metrics`]; see [`LabelObjective`]. The
 /// returned metrics are those on this data. Needs both classes.
 pub fn pick_from_labels(labels: &[bool], scores: &[f64], objective: LabelObjective) -> Result<BestThreshold> {
     match objective {

@@ -158,3 +158,8 @@ impl TrainReport {
         self.epochs.last().map(|e| e.train_loss)
     }
 }
+
+/// Rows per pass of the streaming passes that run on the calling thread with
+/// libtorch's own threads: inside `fit` (the GMM estimate, residual
+/// statistics) and the supervised baseline's scoring.
+pub const FIT_PASS_BATCH: usize = 16_384;

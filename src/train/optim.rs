@@ -14,7 +14,7 @@
 use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
 
 use crate::error::Result;
-use crate::fit::{FitConfig, Optimizer};
+use crate::train::config::{FitConfig, Optimizer};
 
 /// An optimizer over the trainable variables of a `VarStore`.
 pub(crate) enum Optim {

@@ -13,8 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tch::{nn, Kind, Tensor};
 
 use crate::error::{OddityError, Result};
-use crate::fit::{EpochStats, FitConfig, TrainReport};
-use crate::rng;
+use crate::math::rng;
+use crate::train::config::{EpochStats, FitConfig, TrainReport};
 
 /// Whether a loss is computed for training (dropout on, gradients) or validation.
 #[derive(Debug, Clone, Copy)]
@@ -173,7 +173,7 @@ pub(crate) fn train_monitored(
     let n = x.size()[0] as usize;
     let bs = cfg.batch_size.min(n).max(1);
     let steps = n.div_ceil(bs);
-    let mut opt = crate::optim::Optim::new(vs, cfg)?;
+    let mut opt = crate::train::optim::Optim::new(vs, cfg)?;
     let mut shuffle_rng = rng::rng(cfg.seed, rng::STREAM_SHUFFLE);
     let (pb, lines) = progress(cfg, label, (cfg.epochs * steps) as u64);
 
@@ -274,7 +274,7 @@ fn eval_loss(x: &Tensor, bs: usize, loss_fn: &mut dyn FnMut(&Tensor, Step) -> Re
     let n = x.size()[0] as usize;
     tch::no_grad(|| {
         let mut total = Tensor::zeros([], (Kind::Double, x.device()));
-        for (_, xb) in crate::detectors::common::row_batches(x, bs) {
+        for (_, xb) in crate::math::tensor::row_batches(x, bs) {
             let l = loss_fn(&xb, Step { train: false })?.value;
             total += l.to_kind(Kind::Double) * xb.size()[0] as f64;
         }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
 use crate::error::{OddityError, Result};
-use crate::rng;
+use crate::math::rng;
 
 /// Activation applied after a layer's affine map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

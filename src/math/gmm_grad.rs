@@ -3,8 +3,8 @@
 //!
 //! The loss is `w_energy * mean_n E(z_n) + w_cov_diag * sum_k sum_d 1 /
 //! (Sigma_k[d, d] + eps)`, with the mixture (`phi`, `mu`, `Sigma`) estimated
-//! from the batch's memberships, exactly as [`crate::gmm::gmm_params`],
-//! [`crate::gmm::energy`] and [`crate::gmm::cov_diag_penalty`] compute it
+//! from the batch's memberships, exactly as [`crate::math::gmm::gmm_params`],
+//! [`crate::math::gmm::energy`] and [`crate::math::gmm::cov_diag_penalty`] compute it
 //! with tensors. Here it is a few loops over `N x K x D^2` numbers. Through
 //! autograd the same loss is about 80 libtorch ops forward and as many
 //! backward, each costing microseconds of dispatch on tensors of a few
@@ -25,7 +25,7 @@
 //!   N` and `s_k = sum_n gamma_nk` to `z` and `gamma`.
 
 use crate::error::{OddityError, Result};
-use crate::gmm::Jitter;
+use crate::math::gmm::Jitter;
 
 const LOG_2PI: f64 = 1.837_877_066_409_345_5;
 
@@ -90,7 +90,7 @@ fn inverse_from_cholesky(l: &[f64], d: usize) -> Vec<f64> {
 }
 
 /// The loss and its gradients. `z` is `[n, d]`, `gamma` `[n, k]`, row-major.
-/// Jitter escalation and its errors follow [`crate::gmm::gmm_params`]: one
+/// Jitter escalation and its errors follow [`crate::math::gmm::gmm_params`]: one
 /// jitter for all components, multiplied by 10 on a failed factorisation.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn loss_and_grad(
@@ -162,7 +162,7 @@ pub(crate) fn loss_and_grad(
             break;
         }
         if step == 0 && !(cov.iter().all(|v| v.is_finite()) && z.iter().all(|v| v.is_finite())) {
-            return Err(crate::gmm::diverged());
+            return Err(crate::math::gmm::diverged());
         }
         if step < jitter.max_steps {
             eps *= 10.0;
@@ -301,7 +301,7 @@ pub(crate) fn loss_and_grad(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gmm::{cov_diag_penalty, energy, gmm_params};
+    use crate::math::gmm::{cov_diag_penalty, energy, gmm_params};
     use tch::{Device, Kind, Tensor};
 
     /// Reference: the tensor implementation, differentiated by libtorch's

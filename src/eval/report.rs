@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::metrics::{average_precision, roc_auc, ConfusionMatrix};
+use crate::eval::metrics::{average_precision, roc_auc, ConfusionMatrix};
 
 /// Metrics of scores against labels (true = outlier) at `score > threshold`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

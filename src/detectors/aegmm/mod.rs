@@ -10,16 +10,17 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::common::{self, Fitted};
-use super::gmm_common::{self as gc, GmmSettings};
-use crate::detector::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
+use super::mixture::{self as gc, GmmSettings};
+use super::registered::{self, Registered};
+use super::runtime::{self, DetectorState};
+use crate::detectors::api::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
 use crate::error::{OddityError, Result};
-use crate::fit::{FitConfig, TrainReport};
-use crate::gmm::{GmmScorer, GmmState, HostGmm};
+use crate::math::gmm::{GmmScorer, GmmState, HostGmm};
+use crate::math::rng;
+use crate::nn::recon::ReconFeatures;
 use crate::nn::{check_layers, layers, Activation, FoldedMlp, Layer, Mlp};
-use crate::persist;
-use crate::recon::ReconFeatures;
-use crate::rng;
+use crate::persist::{self, Record};
+use crate::train::config::{FitConfig, TrainReport};
 
 /// Architecture and loss of an [`OutlierAEGMM`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,7 +172,7 @@ struct Scorer {
 
 impl Scorer {
     /// Energies of a prepared batch (which ends in a ones column when folded).
-    fn energies(&mut self, b: &common::Batch) -> Result<Tensor> {
+    fn energies(&mut self, b: &runtime::Batch) -> Result<Tensor> {
         let plain =
             |(enc, dec): &(Mlp, Mlp), x: &Tensor| self.gmm.energy(&autoencode(enc, dec, &self.recon, x, false).1);
         match &self.coder {
@@ -268,7 +269,7 @@ fn train_loss(
     xb: &Tensor,
     train: bool,
     host_gmm: bool,
-    jitter: &mut crate::gmm::Jitter,
+    jitter: &mut crate::math::gmm::Jitter,
 ) -> Result<crate::train::Loss> {
     if !train {
         let (xr, z) = net.forward(c, xb, false);
@@ -307,7 +308,7 @@ pub struct OutlierAEGMM {
     cfg: AegmmConfig,
     device: Device,
     net: AegmmNet,
-    state: Fitted,
+    state: DetectorState,
     gmm: Option<GmmState>,
     /// Built on first use after `fit` or `load`, dropped by `fit`.
     scoring: std::cell::OnceCell<Scoring>,
@@ -319,13 +320,13 @@ impl OutlierAEGMM {
         cfg.validate()?;
         let device = device.resolve()?;
         let net = AegmmNet::build(&cfg, device, 0);
-        Ok(OutlierAEGMM { cfg, device, net, state: Fitted::default(), gmm: None, scoring: Default::default() })
+        Ok(OutlierAEGMM { cfg, device, net, state: DetectorState::default(), gmm: None, scoring: Default::default() })
     }
 
     /// Every weight as (name, values); for tests and inspection.
     #[doc(hidden)]
     pub fn parameters(&self) -> Vec<(String, Vec<f32>)> {
-        common::parameters(&self.net.vs)
+        runtime::weights::parameters(&self.net.vs)
     }
 
     /// The architecture.
@@ -346,17 +347,15 @@ impl OutlierAEGMM {
 
     /// Loads a detector saved by [`Detector::save`]; fails if the file holds another kind.
     pub fn load(path: &Path, device: crate::Device) -> Result<Self> {
-        Self::from_file(&persist::read(path)?, device)
+        registered::load_as(path, device)
     }
 
-    pub(crate) fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        f.expect_kind(DetectorKind::Aegmm)?;
+    fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
         let cfg: AegmmConfig = f.config()?;
         let mut det = OutlierAEGMM::new(cfg, device).map_err(|e| f.invalid(e))?;
-        f.load_vars(&det.net.vs)?;
-        f.check_scaler(det.cfg.n_features)?;
+        runtime::weights::load_into(f, &det.net.vs)?;
         det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
-        det.state = f.fitted_state();
+        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
         Ok(det)
     }
 }
@@ -382,10 +381,10 @@ impl OutlierAEGMM {
         workers: Option<usize>,
     ) -> Result<ndarray::Array1<f32>> {
         let ones = matches!(parts.coder, ScoringCoder::Folded(..));
-        let layout = common::ScoreLayout {
+        let layout = runtime::ScoreLayout {
             ones,
             workers,
-            ..common::ScoreLayout::new(batch_size, 1, self.state.scaler.as_ref())
+            ..runtime::ScoreLayout::new(batch_size, 1, self.state.scaler.as_ref())
         };
         gc::score_energy(x, layout, self.device, || {
             let mut s = Scorer {
@@ -394,30 +393,26 @@ impl OutlierAEGMM {
                 gmm: parts.gmm.share(),
                 tail: Tail::new(parts.host.clone()),
             };
-            move |b: &common::Batch| s.energies(b)
+            move |b: &runtime::Batch| s.energies(b)
         })
     }
 }
 
 impl Detector for OutlierAEGMM {
     fn kind(&self) -> DetectorKind {
-        DetectorKind::Aegmm
+        Self::KIND
     }
 
     fn n_features(&self) -> usize {
         self.cfg.n_features
     }
 
-    fn is_fitted(&self) -> bool {
-        self.state.fitted
-    }
-
     fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
         let t0 = std::time::Instant::now();
-        let data = common::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
+        let data = runtime::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
         self.net = AegmmNet::build(&self.cfg, self.device, cfg.seed);
         self.scoring = Default::default();
-        self.state = Fitted { scaler: data.scaler.clone(), ..Default::default() };
+        self.state = DetectorState { scaler: data.scaler.clone(), ..Default::default() };
         self.gmm = None;
         let (net, c) = (&self.net, &self.cfg);
         let mut jitter = c.gmm.jitter();
@@ -426,7 +421,7 @@ impl Detector for OutlierAEGMM {
             train_loss(net, c, xb, step.train, host_gmm, &mut jitter)
         };
         let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierAEGMM", &mut loss)?;
-        let bs = crate::detector::FIT_PASS_BATCH;
+        let bs = crate::train::config::FIT_PASS_BATCH;
         let gmm = gc::estimate(&data.all, bs, &c.gmm, c.z_dim(), &mut jitter, |_, xb| {
             let (_, z) = net.forward(c, xb, false);
             let gamma = gc::memberships(&net.density, &z, false);
@@ -443,7 +438,7 @@ impl Detector for OutlierAEGMM {
 
     fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
         cfg.validate()?;
-        common::check_score_shape("OutlierAEGMM", &self.state, &x, self.cfg.n_features)?;
+        runtime::check_score_shape("OutlierAEGMM", &self.state, &x, self.cfg.n_features)?;
         if cfg.outlier_type == OutlierType::Feature {
             return Err(OddityError::param(
                 "outlier_type",
@@ -454,31 +449,52 @@ impl Detector for OutlierAEGMM {
         Ok(Scores { instance, feature: None })
     }
 
-    fn threshold(&self) -> Option<f64> {
-        self.state.threshold
-    }
-
-    fn set_threshold(&mut self, threshold: f64) -> Result<()> {
-        self.state.set_threshold(threshold)
-    }
-
     fn device(&self) -> Device {
         self.device
     }
 
-    fn save(&self, path: &Path) -> Result<()> {
-        common::save(path, DetectorKind::Aegmm, &self.cfg, &(), &self.net.vs, &self.state, self.gmm.as_ref())
+    fn state(&self) -> &DetectorState {
+        &self.state
     }
 
-    fn train_report(&self) -> Option<&TrainReport> {
-        self.state.report.as_ref()
+    fn state_mut(&mut self) -> &mut DetectorState {
+        &mut self.state
+    }
+
+    fn record(&self) -> Result<Record> {
+        let arrays = runtime::weights::to_arrays(&self.net.vs);
+        let mut r = self.state.record(Self::KIND.tag(), &self.cfg, &(), arrays, self.device)?;
+        r.gmm = self.gmm.clone();
+        Ok(r)
+    }
+}
+
+impl Registered for OutlierAEGMM {
+    const KIND: DetectorKind = DetectorKind::new("aegmm", "OutlierAEGMM");
+    const SUMMARY: &'static str = "Autoencoder + Gaussian mixture (DAGMM); the score is the sample energy.";
+    type Config = AegmmConfig;
+
+    fn default_config(n_features: usize) -> AegmmConfig {
+        AegmmConfig::new(n_features)
+    }
+
+    fn config_width(cfg: &AegmmConfig) -> usize {
+        cfg.n_features
+    }
+
+    fn build(cfg: AegmmConfig, device: crate::Device) -> Result<Self> {
+        Self::new(cfg, device)
+    }
+
+    fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
+        Self::load_file(f, device)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gmm::Jitter;
+    use crate::math::gmm::Jitter;
     use crate::nn::test_util::assert_grads_close;
 
     /// The three ways to differentiate a training step agree: full autograd
@@ -511,7 +527,7 @@ mod tests {
     /// batches that do not divide the rows evenly.
     #[test]
     fn cpu_scoring_matches_plain_forward() {
-        use crate::recon::ReconFeature::*;
+        use crate::nn::recon::ReconFeature::*;
         let xt = Tensor::randn([300, 6], (Kind::Float, Device::Cpu)) * 3.0 + 1.0;
         let x = ndarray::Array2::from_shape_vec((300, 6), Vec::<f32>::try_from(xt.view([-1])).unwrap()).unwrap();
         let all = vec![LogMse, Cosine, RelativeEuclidean, Euclidean, AlibiRelative, NegativeCosine];

@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
 use crate::error::{OddityError, Result};
-use crate::metrics::{average_precision, precision_recall_curve, roc_auc, roc_curve};
+use crate::eval::metrics::{average_precision, precision_recall_curve, roc_auc, roc_curve};
 
 /// One labelled score vector to draw as a ROC or precision-recall curve.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,179 @@
+//! `oddity`: fit, threshold, score and inspect anomaly detectors from the
+//! command line. See docs/cli.md.
+//!
+//! Exit status 0 on success, 1 on any error, with one `error: ...` line on
+//! stderr. Results go to stdout, progress and warnings to stderr.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use oddity::io::csv::{CsvOptions, DropColumn};
+use oddity::{registry, Device, OddityError, Result};
+
+mod fit;
+mod info;
+mod score;
+mod threshold;
+
+use fit::FitArgs;
+use info::InfoArgs;
+use score::ScoreArgs;
+use threshold::ThresholdArgs;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "oddity",
+    version,
+    about = "Unsupervised anomaly detection on libtorch: autoencoders, DAGMM and classical detectors",
+    long_about = "Unsupervised anomaly detection on libtorch: autoencoders, DAGMM and classical detectors.\n\n\
+        Typical use: `fit` on a CSV of inliers, `threshold` from a percentile of scores on \
+        representative data, then `score` new rows. Input files are numeric CSV with an optional \
+        header; `-` reads stdin. Exit status: 0 on success, 1 on any error.",
+    after_help = "Example:\n  oddity fit --detector aegmm --train normal.csv --out kdd.oddity --epochs 50\n  \
+        oddity threshold kdd.oddity --data val.csv --percentile 95 --label-column label\n  \
+        oddity score kdd.oddity new.csv > scores.csv\n  oddity info kdd.oddity"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a detector on inliers and save it to a file.
+    Fit(FitArgs),
+    /// Set a detector's threshold to a percentile of its scores on DATA, save it back, print it.
+    Threshold(ThresholdArgs),
+    /// Score rows: one `score,is_outlier` line per input row, in input order, on stdout.
+    ///
+    /// Higher scores are more anomalous. `is_outlier` is 1 when score > threshold, else 0;
+    /// it is left empty when the detector has no threshold yet (with one warning on stderr).
+    Score(ScoreArgs),
+    /// Print a detector file's metadata as JSON (the file is verified and loaded first).
+    Info(InfoArgs),
+    /// List the detectors `fit --detector` accepts, with their default config for N columns.
+    Detectors(DetectorsArgs),
+}
+
+#[derive(Args, Debug)]
+struct DetectorsArgs {
+    /// Print each detector's default config for this many input columns, as JSON.
+    #[arg(long, value_name = "N")]
+    features: Option<usize>,
+}
+
+/// Which input column to leave out (a label).
+#[derive(Args, Debug, Clone)]
+pub(crate) struct LabelArgs {
+    /// Leave out the column with this header name (e.g. a label); the CSV must have a header.
+    #[arg(long, value_name = "NAME", conflicts_with = "label_index")]
+    label_column: Option<String>,
+    /// Leave out the column at this 1-based position (for files without a header).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    label_index: Option<u64>,
+}
+
+impl LabelArgs {
+    pub(crate) fn csv_options(&self) -> CsvOptions {
+        let drop = match (&self.label_column, self.label_index) {
+            (Some(name), _) => Some(DropColumn::Name(name.clone())),
+            (None, Some(i)) => Some(DropColumn::Index(i.saturating_sub(1) as usize)),
+            (None, None) => None,
+        };
+        CsvOptions { drop }
+    }
+}
+
+/// Where and in what batches a loaded detector scores.
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// Rows per forward pass.
+    #[arg(long, value_name = "N", default_value_t = oddity::detectors::api::DEFAULT_SCORE_BATCH)]
+    pub(crate) batch_size: usize,
+    /// cpu, cuda, cuda:N, or auto.
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub(crate) device: Device,
+}
+
+pub(crate) fn parse_device(s: &str) -> std::result::Result<Device, String> {
+    Device::parse(s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help or --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::FAILURE;
+        }
+    };
+    // A panic would be a bug; report it on one line like any other error.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("error: internal error{at}: {}", one_line(&msg));
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {}", one_line(&e.to_string()));
+            ExitCode::FAILURE
+        }
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Fit(a) => fit::fit(a),
+        Command::Threshold(a) => threshold::threshold(a),
+        Command::Score(a) => score::score(a),
+        Command::Info(a) => info::info(a),
+        Command::Detectors(a) => detectors(a),
+    }
+}
+
+/// `oddity detectors`: the registry, one line per detector, or with
+/// `--features N` one JSON object of default configs.
+fn detectors(a: DetectorsArgs) -> Result<()> {
+    let Some(n) = a.features else {
+        let lines: String = registry::BUILTIN.iter().map(|e| format!("{:8} {}\n", e.kind.tag(), e.summary)).collect();
+        return print_out(&lines);
+    };
+    let mut all = serde_json::Map::new();
+    for e in registry::BUILTIN {
+        all.insert(e.kind.tag().into(), e.default_config(n)?);
+    }
+    let text = serde_json::to_string_pretty(&all).map_err(|e| OddityError::Numerical(e.to_string()))?;
+    print_out(&format!("{text}\n"))
+}
+
+/// Writes `text` to stdout.
+pub(crate) fn print_out(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    stdout_result(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+/// A closed pipe (e.g. `| head`) is not an error of ours; anything else is.
+pub(crate) fn stdout_result(r: std::io::Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| OddityError::io("<stdout>", e)),
+    }
+}

@@ -1,0 +1,51 @@
+//! `oddity score`: one `score,is_outlier` line per input row.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use oddity::io::csv::read_csv;
+use oddity::{PredictConfig, Result};
+
+use crate::{stdout_result, LabelArgs, RunArgs};
+
+#[derive(Args, Debug)]
+pub(crate) struct ScoreArgs {
+    /// Detector file.
+    #[arg(value_name = "DET.oddity")]
+    detector: PathBuf,
+    /// CSV to score, or `-` for stdin.
+    #[arg(value_name = "FILE.csv|-")]
+    data: PathBuf,
+    #[command(flatten)]
+    label: LabelArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+pub(crate) fn score(a: ScoreArgs) -> Result<()> {
+    let det = oddity::load_any(&a.detector, a.run.device)?;
+    let (x, _) = read_csv(&a.data, &a.label.csv_options())?;
+    let cfg = PredictConfig { batch_size: a.run.batch_size, return_feature_score: false, ..Default::default() };
+    let scores = det.score_with(x.view(), &cfg)?;
+    let threshold = det.threshold();
+    if threshold.is_none() {
+        eprintln!(
+            "warning: {} has no threshold; the is_outlier column is left empty (run `oddity threshold` first)",
+            a.detector.display()
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut w = BufWriter::new(stdout.lock());
+    let written = (|| -> std::io::Result<()> {
+        for &s in scores.instance.iter() {
+            match threshold {
+                Some(t) => writeln!(w, "{s},{}", u8::from(s as f64 > t))?,
+                None => writeln!(w, "{s},")?,
+            }
+        }
+        w.flush()
+    })();
+    stdout_result(written)
+}

@@ -1,0 +1,7 @@
+//! Evaluation: metrics against labels, thresholds chosen from labels or a
+//! contamination share, one serialisable report, and PNG plots.
+
+pub mod metrics;
+pub mod plot;
+pub mod report;
+pub mod threshold;

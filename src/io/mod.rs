@@ -1,0 +1,3 @@
+//! Reading tables: numeric CSV.
+
+pub mod csv;
