@@ -288,3 +288,45 @@ fn help_and_usage_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).starts_with("error:"), "{}", text(&out.stderr));
 }
+
+/// The detectors without a training loop go through the same commands:
+/// fit (epoch flags accepted and ignored, as the report says), threshold,
+/// score, info; and every name `oddity detectors` lists is accepted by fit.
+#[test]
+fn classical_detectors_fit_threshold_score_info() {
+    let listed = ok(&["detectors"], None);
+    let names: Vec<&str> = listed.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    for kind in ["knn", "ecod", "iforest"] {
+        if !names.contains(&kind) {
+            assert_ne!(kind, "knn", "knn must be registered: {listed}");
+            continue;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let csv = write_csv(dir.path());
+        let det = fit(dir.path(), &csv, kind);
+        let t: f64 =
+            ok(&["threshold", s(&det), "--data", s(&csv), "--percentile", "95", "--label-column", "label"], None)
+                .trim()
+                .parse()
+                .expect("threshold");
+        let scores = ok(&["score", s(&det), s(&csv), "--label-column", "label"], None);
+        let mut outliers_flagged = 0;
+        for (i, line) in scores.lines().enumerate() {
+            let (score, flag) = line.split_once(',').expect("score,is_outlier");
+            let score: f64 = score.parse().expect("score");
+            assert_eq!(flag == "1", score > t, "{kind}: {line} vs {t}");
+            outliers_flagged += usize::from(flag == "1" && i % 20 == 0);
+        }
+        // The off-plane rows are the ones to flag: most of the 15 are.
+        assert!(outliers_flagged >= 10, "{kind}: {outliers_flagged} of 15 outliers flagged");
+        let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&det)], None)).expect("info is JSON");
+        assert_eq!(info["kind"], kind);
+        assert_eq!(info["training"]["epochs"], 0, "{kind} trains no epochs");
+        assert!(info["training"]["note"].as_str().expect("note").contains("epoch settings are not used"));
+    }
+    let defaults: serde_json::Value =
+        serde_json::from_str(&ok(&["detectors", "--features", "7"], None)).expect("defaults are JSON");
+    for name in names {
+        assert_eq!(defaults[name]["n_features"], 7, "{name}");
+    }
+}

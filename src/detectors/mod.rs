@@ -8,12 +8,16 @@ pub mod runtime;
 
 pub mod ae;
 pub mod aegmm;
+pub mod ecod;
+pub mod knn;
 pub mod mixture;
 pub mod vaegmm;
 
 pub use ae::{AeConfig, FeatureScore, OutlierAE};
 pub use aegmm::{AegmmConfig, OutlierAEGMM};
 pub use api::{Detector, DetectorKind, Meta, OutlierFlags, OutlierType, PredictConfig, Prediction, Scores};
+pub use ecod::{EcodConfig, OutlierECOD};
+pub use knn::{KnnConfig, KnnMethod, OutlierKNN};
 pub use mixture::GmmSettings;
 pub use registry::{load_any, Entry, Registered, Registry};
 pub use runtime::DetectorState;

@@ -19,8 +19,14 @@ use crate::persist;
 use crate::Device;
 
 /// The detectors built into oddity, in the order help texts list them.
-pub static BUILTIN: &[Entry] =
-    &[entry::<super::ae::OutlierAE>(), entry::<super::aegmm::OutlierAEGMM>(), entry::<super::vaegmm::OutlierVAEGMM>()];
+#[rustfmt::skip]
+pub static BUILTIN: &[Entry] = &[
+    entry::<super::ae::OutlierAE>(),
+    entry::<super::aegmm::OutlierAEGMM>(),
+    entry::<super::vaegmm::OutlierVAEGMM>(),
+    entry::<super::knn::OutlierKNN>(),
+    entry::<super::ecod::OutlierECOD>(),
+];
 
 /// A set of detectors: the built-ins, plus any a program adds.
 #[derive(Debug, Clone)]

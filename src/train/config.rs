@@ -150,9 +150,30 @@ pub struct TrainReport {
     pub jitter_retries: usize,
     /// The largest jitter used (0 if none was needed beyond the configured one).
     pub max_jitter: f64,
+    /// What the fit did instead of training, for detectors without a
+    /// training loop (KNN, IsolationForest, ECOD), e.g. that epoch settings
+    /// were ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl TrainReport {
+    /// The report of a fit without a training loop: no epochs, `n_train`
+    /// rows, `train_seconds`, and a note saying what was done instead.
+    pub fn without_training(n_train: usize, train_seconds: f64, note: impl Into<String>) -> Self {
+        TrainReport {
+            epochs: Vec::new(),
+            best_epoch: 0,
+            stopped_early: false,
+            n_train,
+            n_val: 0,
+            train_seconds,
+            jitter_retries: 0,
+            max_jitter: 0.0,
+            note: Some(note.into()),
+        }
+    }
+
     /// Training loss of the last epoch.
     pub fn final_loss(&self) -> Option<f64> {
         self.epochs.last().map(|e| e.train_loss)

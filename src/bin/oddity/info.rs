@@ -68,6 +68,7 @@ pub(crate) fn info(a: InfoArgs) -> Result<()> {
                 "final_val_loss": r.epochs.last().and_then(|e| e.val_loss),
                 "jitter_retries": r.jitter_retries,
                 "max_jitter": r.max_jitter,
+                "note": r.note,
             })
         }
     };
