@@ -6,6 +6,8 @@
 //! chooses what to do with `Time` and `Amount`; `V1`..`V28` are kept as they are.
 
 use std::io::BufRead;
+
+use crate::io::csv::{for_each_record, parse_error};
 use std::path::Path;
 
 use ndarray::Array2;
@@ -73,7 +75,7 @@ pub fn load_creditcard(path: &Path, prep: &CreditCardPrep) -> Result<CreditCardD
 /// The header must list the 31 expected names (quotes optional). Blank lines
 /// are skipped; a wrong field count, a non-numeric value or a `Class` other
 /// than 0/1 is an [`OddityError::Parse`] with its 1-based line number.
-pub fn read_creditcard<R: BufRead>(mut reader: R, source_name: &str, prep: &CreditCardPrep) -> Result<CreditCardData> {
+pub fn read_creditcard<R: BufRead>(reader: R, source_name: &str, prep: &CreditCardPrep) -> Result<CreditCardData> {
     if let Some(m) = prep.max_amount.filter(|m| m.is_nan()) {
         return Err(OddityError::param("max_amount", format!("must be a number, got {m}")));
     }
@@ -83,62 +85,36 @@ pub fn read_creditcard<R: BufRead>(mut reader: R, source_name: &str, prep: &Cred
     let mut values: Vec<f32> = Vec::with_capacity(width * 1024);
     let mut amounts: Vec<f64> = Vec::new();
     let mut is_fraud = Vec::new();
-    let mut buf = Vec::with_capacity(1024);
-    let mut line_no = 0usize;
     let mut seen_header = false;
 
-    loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| OddityError::io(source_name, e))?;
-        if n == 0 {
-            break;
+    for_each_record(reader, source_name, |line_no, fields| {
+        let err = |column: Option<usize>, reason: String| parse_error(source_name, line_no, column, reason);
+        if fields.len() != N_FIELDS {
+            return Err(err(None, format!("expected {N_FIELDS} comma-separated fields, found {}", fields.len())));
         }
-        line_no += 1;
-        let line = buf.trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
-        let err = |column: Option<usize>, reason: String| OddityError::Parse {
-            source_name: source_name.to_string(),
-            line: line_no,
-            column,
-            reason,
-        };
-
-        let mut fields: [&[u8]; N_FIELDS] = [&[]; N_FIELDS];
-        let mut count = 0;
-        for field in line.split(|&b| b == b',') {
-            if count < N_FIELDS {
-                fields[count] = unquote(field);
-            }
-            count += 1;
-        }
-        if count != N_FIELDS {
-            return Err(err(None, format!("expected {N_FIELDS} comma-separated fields, found {count}")));
-        }
-
+        let fields: Vec<&str> = fields.iter().map(|f| f.trim()).collect();
         if !seen_header {
             seen_header = true;
             for (j, (got, want)) in fields.iter().zip(&names).enumerate() {
-                if *got != want.as_bytes() {
+                if *got != want.as_str() {
                     return Err(err(Some(j + 1), format!("header: expected {want:?}, found {:?}", show(got))));
                 }
             }
-            continue;
+            return Ok(());
         }
 
         let class = match fields[30] {
-            b"0" => false,
-            b"1" => true,
+            "0" => false,
+            "1" => true,
             other => return Err(err(Some(31), format!("Class must be 0 or 1, found {:?}", show(other)))),
         };
-        let amount = std::str::from_utf8(fields[29])
+        let amount = fields[29]
+            .parse::<f64>()
             .ok()
-            .and_then(|s| s.trim().parse::<f64>().ok())
             .filter(|a| a.is_finite())
             .ok_or_else(|| err(Some(30), format!("Amount: expected a finite number, found {:?}", show(fields[29]))))?;
         if prep.max_amount.is_some_and(|m| amount >= m) {
-            continue;
+            return Ok(());
         }
         for (j, field) in fields[first..29].iter().enumerate() {
             let col = first + j;
@@ -160,7 +136,8 @@ pub fn read_creditcard<R: BufRead>(mut reader: R, source_name: &str, prep: &Cred
         };
         values.push(amount_value);
         is_fraud.push(class);
-    }
+        Ok(())
+    })?;
 
     if !seen_header {
         return Err(OddityError::EmptyInput(format!("{source_name} is empty (no header line)")));
@@ -209,13 +186,6 @@ fn column_names() -> Vec<String> {
 }
 
 /// Strip one pair of surrounding double quotes, and surrounding blanks.
-fn unquote(field: &[u8]) -> &[u8] {
-    let f = field.trim_ascii();
-    match f {
-        [b'"', inner @ .., b'"'] => inner,
-        _ => f,
-    }
-}
 
 /// Mean and population standard deviation; a zero or non-finite std becomes 1.
 fn mean_std(v: &[f64]) -> (f64, f64) {

@@ -6,6 +6,8 @@
 //! (detected by magic bytes) or plain text. The loader streams line by line.
 
 use std::io::BufRead;
+
+use crate::io::csv::{for_each_record, parse_error};
 use std::path::Path;
 
 use ndarray::Array2;
@@ -208,48 +210,21 @@ pub fn load_kdd(path: &Path, features: KddFeatures) -> Result<KddData> {
 /// Blank lines are skipped. A line with other than 42 fields, a non-numeric
 /// feature, an unknown label or (for [`KddFeatures::All41OneHot`]) an unknown
 /// category is an [`OddityError::Parse`] with its 1-based line number.
-pub fn read_kdd<R: BufRead>(mut reader: R, source_name: &str, features: KddFeatures) -> Result<KddData> {
+pub fn read_kdd<R: BufRead>(reader: R, source_name: &str, features: KddFeatures) -> Result<KddData> {
     const N_FIELDS: usize = 42;
     let width = features.n_features();
     let mut values: Vec<f32> = Vec::with_capacity(width * 1024);
     let mut label = Vec::new();
     let mut family = Vec::new();
     let mut row = vec![0f32; width];
-    let mut buf = Vec::with_capacity(1024);
-    let mut line_no = 0usize;
 
-    loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| OddityError::io(source_name, e))?;
-        if n == 0 {
-            break;
+    for_each_record(reader, source_name, |line_no, fields| {
+        let err = |column: Option<usize>, reason: String| parse_error(source_name, line_no, column, reason);
+        if fields.len() != N_FIELDS {
+            return Err(err(None, format!("expected {N_FIELDS} comma-separated fields, found {}", fields.len())));
         }
-        line_no += 1;
-        let line = buf.trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
-        let err = |column: Option<usize>, reason: String| OddityError::Parse {
-            source_name: source_name.to_string(),
-            line: line_no,
-            column,
-            reason,
-        };
-
-        let mut fields: [&[u8]; N_FIELDS] = [&[]; N_FIELDS];
-        let mut count = 0;
-        for field in line.split(|&b| b == b',') {
-            if count < N_FIELDS {
-                fields[count] = field;
-            }
-            count += 1;
-        }
-        if count != N_FIELDS {
-            return Err(err(None, format!("expected {N_FIELDS} comma-separated fields, found {count}")));
-        }
-
-        let raw_label = std::str::from_utf8(fields[41]).map_err(|_| err(Some(42), "label is not UTF-8".into()))?;
-        let name = raw_label.trim().trim_end_matches('.');
+        let raw_label = fields[41].trim();
+        let name = raw_label.trim_end_matches('.');
         let fam = AttackFamily::from_label(name).ok_or_else(|| {
             err(Some(42), format!("unknown label {raw_label:?}: not one of the 23 KDD Cup '99 training labels"))
         })?;
@@ -258,7 +233,7 @@ pub fn read_kdd<R: BufRead>(mut reader: R, source_name: &str, features: KddFeatu
         for (j, field) in fields[..41].iter().enumerate() {
             if let Some(vocab) = vocabulary(j) {
                 if features == KddFeatures::All41OneHot {
-                    let value = std::str::from_utf8(field).unwrap_or("").trim();
+                    let value = field.trim();
                     let hit = vocab
                         .binary_search(&value)
                         .map_err(|_| err(Some(j + 1), format!("unknown {} value {value:?}", KDD_COLUMNS[j])))?;
@@ -279,7 +254,8 @@ pub fn read_kdd<R: BufRead>(mut reader: R, source_name: &str, features: KddFeatu
         values.extend_from_slice(&row);
         label.push(name.to_string());
         family.push(fam);
-    }
+        Ok(())
+    })?;
 
     if family.is_empty() {
         return Err(OddityError::EmptyInput(format!("{source_name} holds no KDD rows")));
@@ -305,19 +281,17 @@ fn vocabulary(j: usize) -> Option<&'static [&'static str]> {
     }
 }
 
-/// Parse a finite number without allocating.
-pub(crate) fn parse_f32(field: &[u8]) -> Option<f32> {
-    let s = std::str::from_utf8(field).ok()?.trim();
-    s.parse::<f32>().ok().filter(|v| v.is_finite())
+/// A finite number, or `None`.
+pub(crate) fn parse_f32(field: &str) -> Option<f32> {
+    field.trim().parse::<f32>().ok().filter(|v| v.is_finite())
 }
 
-/// A field for an error message (lossy, shortened).
-pub(crate) fn show(field: &[u8]) -> String {
-    let s = String::from_utf8_lossy(field);
-    if s.chars().count() > 40 {
-        format!("{}…", s.chars().take(40).collect::<String>())
+/// A field for an error message (shortened).
+pub(crate) fn show(field: &str) -> String {
+    if field.chars().count() > 40 {
+        format!("{}…", field.chars().take(40).collect::<String>())
     } else {
-        s.into_owned()
+        field.to_string()
     }
 }
 

@@ -16,11 +16,13 @@
 //! they get their final name.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+#[cfg(feature = "download")]
 use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
+#[cfg(feature = "download")]
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
@@ -334,7 +336,15 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Without the `download` feature there is no client: the file must be
+/// placed by hand where [`locate`] looks.
+#[cfg(not(feature = "download"))]
+fn fetch(spec: &DatasetSpec, url: &str, _part: &Path) -> Result<()> {
+    Err(not_found(spec, format!("not downloading {url}: this build has no download client (cargo feature `download`)")))
+}
+
 /// Stream `url` into `part`; network errors become `DataNotFound`.
+#[cfg(feature = "download")]
 fn fetch(spec: &DatasetSpec, url: &str, part: &Path) -> Result<()> {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(30))
@@ -360,7 +370,9 @@ fn fetch(spec: &DatasetSpec, url: &str, part: &Path) -> Result<()> {
 }
 
 /// Copy the response body into `part`, advancing `bar`.
+#[cfg(feature = "download")]
 fn copy_to_file(spec: &DatasetSpec, url: &str, reader: &mut impl Read, part: &Path, bar: &ProgressBar) -> Result<()> {
+    use std::io::Write;
     let file = File::create(part).map_err(|e| OddityError::io(part, e))?;
     let mut out = io::BufWriter::new(file);
     let mut buf = vec![0u8; 1 << 16];
@@ -378,6 +390,7 @@ fn copy_to_file(spec: &DatasetSpec, url: &str, reader: &mut impl Read, part: &Pa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use flate2::write::GzEncoder;
     use flate2::Compression;
 
@@ -487,6 +500,7 @@ mod tests {
     }
 
     /// Serve `body` once over HTTP on a loopback port; returns the URL.
+    #[cfg(feature = "download")]
     fn serve_once(body: &'static [u8]) -> String {
         use std::io::{BufRead, BufReader};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -508,6 +522,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "download")]
     fn download_renames_only_verified_files() {
         let dir = tempfile::tempdir().unwrap();
         let url = serve_once(b"hello\n");

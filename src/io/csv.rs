@@ -64,47 +64,67 @@ pub fn parse_str(text: &str, source_name: &str, opts: &CsvOptions) -> Result<Csv
     read_from(text.as_bytes(), source_name, opts)
 }
 
-/// Reads CSV from any buffered reader; `source_name` appears in error messages.
-pub fn read_from<R: BufRead>(mut reader: R, source_name: &str, opts: &CsvOptions) -> Result<CsvTable> {
-    let err = |line: usize, column: Option<usize>, reason: String| OddityError::Parse {
-        source_name: source_name.to_string(),
-        line,
-        column,
-        reason,
-    };
+/// A parse error at `line` (1-based) and `column` of `source_name`.
+pub fn parse_error(source_name: &str, line: usize, column: Option<usize>, reason: String) -> OddityError {
+    OddityError::Parse { source_name: source_name.to_string(), line, column, reason }
+}
+
+/// The one CSV record reader every table loader uses: calls `f` with the
+/// 1-based line number and the cells of each non-blank line (`\n` or
+/// `\r\n`; a UTF-8 byte-order mark ignored; cells split on commas,
+/// surrounding spaces kept for the caller to trim, quoted cells unquoted).
+/// Lines that are not UTF-8 or hold a broken quote are parse errors.
+pub fn for_each_record<R: BufRead>(
+    mut reader: R,
+    source_name: &str,
+    mut f: impl FnMut(usize, &[Cow<'_, str>]) -> Result<()>,
+) -> Result<()> {
     let mut buf = Vec::new();
     let mut line_no = 0usize;
-    // Layout, fixed by the first non-blank line: width, header, kept columns.
-    let mut layout: Option<(usize, Vec<bool>)> = None;
-    let mut header: Option<Vec<String>> = None;
-    let mut values: Vec<f32> = Vec::new();
-    let mut n_rows = 0usize;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| err(line_no + 1, None, format!("cannot read: {e}")))?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| parse_error(source_name, line_no + 1, None, format!("cannot read: {e}")))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         line_no += 1;
-        let text = std::str::from_utf8(&buf).map_err(|_| err(line_no, None, "not valid UTF-8".into()))?;
+        let text =
+            std::str::from_utf8(&buf).map_err(|_| parse_error(source_name, line_no, None, "not valid UTF-8".into()))?;
         let text = text.strip_suffix('\n').unwrap_or(text);
         let text = text.strip_suffix('\r').unwrap_or(text);
         let text = if line_no == 1 { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
         if text.trim().is_empty() {
             continue;
         }
-        let cells = split_cells(text).map_err(|(col, reason)| err(line_no, Some(col), reason))?;
+        let cells = split_cells(text).map_err(|(col, reason)| parse_error(source_name, line_no, Some(col), reason))?;
+        f(line_no, &cells)?;
+    }
+}
+
+/// Reads CSV from any buffered reader; `source_name` appears in error messages.
+pub fn read_from<R: BufRead>(reader: R, source_name: &str, opts: &CsvOptions) -> Result<CsvTable> {
+    let err = |line: usize, column: Option<usize>, reason: String| parse_error(source_name, line, column, reason);
+    let mut last_line = 0usize;
+    // Layout, fixed by the first non-blank line: width, header, kept columns.
+    let mut layout: Option<(usize, Vec<bool>)> = None;
+    let mut header: Option<Vec<String>> = None;
+    let mut values: Vec<f32> = Vec::new();
+    let mut n_rows = 0usize;
+    for_each_record(reader, source_name, |line_no, cells| {
+        last_line = line_no;
         if layout.is_none() {
-            let (width, keep, is_header) = first_line_layout(&cells, opts, |col, reason| err(line_no, col, reason))?;
+            let (width, keep, is_header) = first_line_layout(cells, opts, |col, reason| err(line_no, col, reason))?;
             if is_header {
                 let names = cells.iter().zip(&keep).filter(|(_, &k)| k).map(|(c, _)| c.trim().to_string());
                 header = Some(names.collect());
                 layout = Some((width, keep));
-                continue;
+                return Ok(());
             }
             layout = Some((width, keep));
         }
-        let Some((width, keep)) = &layout else { continue };
+        let Some((width, keep)) = &layout else { return Ok(()) };
         if cells.len() != *width {
             let column = cells.len().min(*width) + 1;
             return Err(err(
@@ -117,7 +137,9 @@ pub fn read_from<R: BufRead>(mut reader: R, source_name: &str, opts: &CsvOptions
             values.push(parse_number(cell).map_err(|reason| err(line_no, Some(i + 1), reason))?);
         }
         n_rows += 1;
-    }
+        Ok(())
+    })?;
+    let line_no = last_line;
     let Some((_, keep)) = layout else {
         return Err(err(1, Some(1), "the file is empty: expected a header or rows of numbers".into()));
     };
@@ -179,7 +201,7 @@ fn first_line_layout(
 }
 
 /// One cell as a finite `f32`, or why not.
-fn parse_number(cell: &str) -> std::result::Result<f32, String> {
+pub fn parse_number(cell: &str) -> std::result::Result<f32, String> {
     let s = cell.trim();
     if s.is_empty() {
         return Err("empty cell: expected a number".into());
@@ -191,7 +213,7 @@ fn parse_number(cell: &str) -> std::result::Result<f32, String> {
     }
 }
 
-fn shorten(s: &str) -> Cow<'_, str> {
+pub fn shorten(s: &str) -> Cow<'_, str> {
     const MAX: usize = 40;
     match s.char_indices().nth(MAX) {
         Some((i, _)) => Cow::Owned(format!("{}...", &s[..i])),
