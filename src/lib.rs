@@ -44,8 +44,9 @@ pub mod datasets;
 pub use detectors::registry;
 pub use detectors::{
     load_any, AeConfig, AegmmConfig, Detector, DetectorKind, DetectorState, EcodConfig, ElboStd, FeatureScore,
-    GmmSettings, KnnConfig, KnnMethod, Meta, OutlierAE, OutlierAEGMM, OutlierECOD, OutlierFlags, OutlierKNN,
-    OutlierType, OutlierVAEGMM, PredictConfig, Prediction, Registered, Scores, VaegmmConfig,
+    GmmSettings, IForestConfig, KnnConfig, KnnMethod, Meta, OutlierAE, OutlierAEGMM, OutlierECOD, OutlierFlags,
+    OutlierIForest, OutlierKNN, OutlierType, OutlierVAEGMM, PredictConfig, Prediction, Registered, Scores,
+    VaegmmConfig,
 };
 pub use device::Device;
 pub use error::{OddityError, Result};

@@ -4,6 +4,35 @@ use ndarray::ArrayView2;
 
 use crate::error::{OddityError, Result};
 
+/// Upper bounds on every size a config or a file can ask for, checked by
+/// the configs' `validate` before anything is allocated, whatever the
+/// config came from (the Rust API, a `--config` file, a detector file).
+/// They are far above any use of these detectors and low enough that no
+/// config can exhaust memory before an error.
+pub mod bounds {
+    /// Input columns.
+    pub const MAX_FEATURES: usize = 1 << 20;
+    /// Units of one network layer (and a latent code).
+    pub const MAX_UNITS: usize = 1 << 14;
+    /// Weights of all the networks of one detector: 2^26 (64 Mi) f32
+    /// values, 256 MiB, before optimizer state.
+    pub const MAX_PARAMETERS: u64 = 1 << 26;
+    /// Mixture components.
+    pub const MAX_COMPONENTS: usize = 1 << 10;
+    /// Monte-Carlo draws per row (VAEGMM).
+    pub const MAX_SAMPLES: usize = 1 << 10;
+    /// libtorch threads a fit may ask for.
+    pub const MAX_THREADS: usize = 1 << 10;
+}
+
+/// Checks a size against its bound: at least 1 and at most `max`.
+pub fn check_size(name: &'static str, value: usize, max: usize) -> Result<()> {
+    if value == 0 || value > max {
+        return Err(OddityError::param(name, format!("{value} is outside 1..={max}")));
+    }
+    Ok(())
+}
+
 /// Checks that `x` has rows and columns and only finite values.
 /// Names the first offending row and column (0-based).
 pub fn check_data(x: &ArrayView2<f32>, what: &str) -> Result<()> {

@@ -108,11 +108,10 @@ pub fn read_creditcard<R: BufRead>(reader: R, source_name: &str, prep: &CreditCa
             "1" => true,
             other => return Err(err(Some(31), format!("Class must be 0 or 1, found {:?}", show(other)))),
         };
-        let amount = fields[29]
-            .parse::<f64>()
-            .ok()
-            .filter(|a| a.is_finite())
-            .ok_or_else(|| err(Some(30), format!("Amount: expected a finite number, found {:?}", show(fields[29]))))?;
+        let amount =
+            fields[29].parse::<f64>().ok().filter(|a| a.is_finite()).ok_or_else(|| {
+                err(Some(30), format!("Amount: expected a finite number, found {:?}", show(fields[29])))
+            })?;
         if prep.max_amount.is_some_and(|m| amount >= m) {
             return Ok(());
         }

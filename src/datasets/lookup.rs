@@ -390,9 +390,9 @@ fn copy_to_file(spec: &DatasetSpec, url: &str, reader: &mut impl Read, part: &Pa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
     use flate2::write::GzEncoder;
     use flate2::Compression;
+    use std::io::Write;
 
     const TEST_SPEC: DatasetSpec = DatasetSpec {
         name: "test set",

@@ -46,13 +46,19 @@ impl Default for GmmSettings {
 
 impl GmmSettings {
     pub(crate) fn validate(&self, z_dim: usize) -> Result<()> {
-        if self.n_gmm == 0 {
-            return Err(OddityError::param("n_gmm", "must be at least 1"));
-        }
+        crate::validate::check_size("n_gmm", self.n_gmm, crate::validate::bounds::MAX_COMPONENTS)?;
         check_layers("density", z_dim, &self.density)?;
+        if self.max_jitter_steps > 30 {
+            return Err(OddityError::param("max_jitter_steps", format!("{} is above 30", self.max_jitter_steps)));
+        }
         check_non_negative("w_energy", self.w_energy)?;
         check_non_negative("w_cov_diag", self.w_cov_diag)?;
         check_positive("gmm_eps", self.gmm_eps)
+    }
+
+    /// Weights of the estimation network on a `z_dim`-wide input.
+    pub(crate) fn parameter_count(&self, z_dim: usize) -> u64 {
+        crate::nn::parameter_count(z_dim, &self.density_layers())
     }
 
     pub(crate) fn density_layers(&self) -> Vec<Layer> {

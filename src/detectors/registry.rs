@@ -24,6 +24,7 @@ pub static BUILTIN: &[Entry] = &[
     entry::<super::ae::OutlierAE>(),
     entry::<super::aegmm::OutlierAEGMM>(),
     entry::<super::vaegmm::OutlierVAEGMM>(),
+    entry::<super::iforest::OutlierIForest>(),
     entry::<super::knn::OutlierKNN>(),
     entry::<super::ecod::OutlierECOD>(),
 ];

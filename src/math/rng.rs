@@ -22,6 +22,8 @@ pub(crate) const STREAM_TRAIN_NOISE: u64 = 4;
 pub(crate) const STREAM_SCORE_NOISE: u64 = 5;
 pub(crate) const STREAM_GMM_NOISE: u64 = 6;
 pub(crate) const STREAM_DROPOUT: u64 = 7;
+/// Isolation Forest: subsamples, split features and split values.
+pub(crate) const STREAM_FOREST: u64 = 8;
 
 /// Inverted-dropout mask: `1 / (1 - p)` with probability `1 - p`, else 0.
 pub(crate) fn dropout_mask(r: &mut ChaCha8Rng, shape: &[i64], p: f64, device: Device) -> Tensor {

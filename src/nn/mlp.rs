@@ -112,19 +112,48 @@ pub fn layers(widths: &[usize], hidden: Activation, last: Activation) -> Vec<Lay
 
 /// Validates a layer list fed by `n_in` inputs.
 pub(crate) fn check_layers(name: &'static str, n_in: usize, layers: &[Layer]) -> Result<()> {
+    use crate::validate::bounds::{MAX_FEATURES, MAX_UNITS};
     if n_in == 0 {
         return Err(OddityError::param(name, "input width is 0"));
+    }
+    if n_in > MAX_FEATURES {
+        return Err(OddityError::param(name, format!("input width {n_in} is above the bound {MAX_FEATURES}")));
     }
     if layers.is_empty() {
         return Err(OddityError::param(name, "needs at least one layer"));
     }
     for (i, l) in layers.iter().enumerate() {
-        if l.units == 0 {
-            return Err(OddityError::param(name, format!("layer {i} has 0 units")));
+        if l.units == 0 || l.units > MAX_UNITS {
+            return Err(OddityError::param(name, format!("layer {i} has {} units, outside 1..={MAX_UNITS}", l.units)));
         }
         if !(0.0..1.0).contains(&l.dropout) {
             return Err(OddityError::param(name, format!("layer {i} dropout {} is outside [0, 1)", l.dropout)));
         }
+    }
+    Ok(())
+}
+
+/// Weights and biases of a dense stack on `n_in` inputs: `(in + 1) x units`
+/// per layer (saturating; callers compare it with a bound).
+pub(crate) fn parameter_count(n_in: usize, layers: &[Layer]) -> u64 {
+    let mut fan_in = n_in as u64;
+    let mut total = 0u64;
+    for l in layers {
+        total = total.saturating_add(fan_in.saturating_add(1).saturating_mul(l.units as u64));
+        fan_in = l.units as u64;
+    }
+    total
+}
+
+/// Fails when the networks of one detector would hold more than
+/// [`crate::validate::bounds::MAX_PARAMETERS`] weights.
+pub(crate) fn check_parameter_budget(total: u64) -> Result<()> {
+    use crate::validate::bounds::MAX_PARAMETERS;
+    if total > MAX_PARAMETERS {
+        return Err(OddityError::param(
+            "layers",
+            format!("the networks would hold {total} weights, above the bound {MAX_PARAMETERS}: use narrower layers"),
+        ));
     }
     Ok(())
 }

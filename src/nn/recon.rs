@@ -64,6 +64,29 @@ impl Default for ReconFeatures {
 }
 
 impl ReconFeatures {
+    /// Checks the settings: at least one feature, each at most once, and a
+    /// positive finite `eps` and `max_relative`.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        use crate::error::OddityError;
+        if self.features.is_empty() {
+            return Err(OddityError::param("recon.features", "needs at least one reconstruction feature"));
+        }
+        if self.features.len() > 16 {
+            return Err(OddityError::param("recon.features", format!("{} features; at most 16", self.features.len())));
+        }
+        for (i, f) in self.features.iter().enumerate() {
+            if self.features[..i].contains(f) {
+                return Err(OddityError::param("recon.features", format!("{f:?} is listed twice")));
+            }
+        }
+        for (name, v) in [("recon.eps", self.eps), ("recon.max_relative", self.max_relative)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(OddityError::param(name, format!("{v} is not a positive finite number")));
+            }
+        }
+        Ok(())
+    }
+
     /// Number of output columns.
     pub fn len(&self) -> usize {
         self.features.len()

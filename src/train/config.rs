@@ -19,6 +19,35 @@ pub enum Optimizer {
     RmsProp { alpha: f64, eps: f64, momentum: f64 },
 }
 
+impl Optimizer {
+    /// Checks ranges: betas, momentum and alpha in [0, 1), eps positive,
+    /// weight decay non-negative, all finite.
+    pub fn validate(&self) -> Result<()> {
+        let unit = |name: &'static str, v: f64| -> Result<()> {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(OddityError::param(name, format!("{v} is outside [0, 1)")))
+            }
+        };
+        match *self {
+            Optimizer::Adam { beta1, beta2, eps, weight_decay }
+            | Optimizer::AdamW { beta1, beta2, eps, weight_decay } => {
+                unit("optimizer.beta1", beta1)?;
+                unit("optimizer.beta2", beta2)?;
+                check_positive("optimizer.eps", eps)?;
+                check_non_negative("optimizer.weight_decay", weight_decay)
+            }
+            Optimizer::Sgd { momentum } => unit("optimizer.momentum", momentum),
+            Optimizer::RmsProp { alpha, eps, momentum } => {
+                unit("optimizer.alpha", alpha)?;
+                check_positive("optimizer.eps", eps)?;
+                unit("optimizer.momentum", momentum)
+            }
+        }
+    }
+}
+
 impl Default for Optimizer {
     fn default() -> Self {
         Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 }
@@ -111,10 +140,10 @@ impl FitConfig {
         if let Some(c) = self.clip_grad_norm {
             check_positive("clip_grad_norm", c)?;
         }
-        if self.threads == Some(0) {
-            return Err(OddityError::param("threads", "must be at least 1 (or None for libtorch's default)"));
+        if let Some(t) = self.threads {
+            crate::validate::check_size("threads", t, crate::validate::bounds::MAX_THREADS)?;
         }
-        Ok(())
+        self.optimizer.validate()
     }
 }
 

@@ -83,11 +83,14 @@ impl FeatureScore {
 
 impl AeConfig {
     /// The default AE for `n_features` columns (the CLI's): tanh hidden
-    /// layers of max(2n, 8) and max(n, 4) units, a tanh code of max(2, n/4)
-    /// units, mirrored decoder, linear output.
+    /// layers of 2n and n units (at least 8 and 4), a tanh code of n/4 units
+    /// (at least 2), mirrored decoder, linear output.
+    /// The widths are capped (1,024, 512 and 256 units) so that a wide
+    /// table does not get a network of billions of weights.
     pub fn default_for(n_features: usize) -> Self {
         let n = n_features;
-        AeConfig::symmetric(n, &[(2 * n).max(8), n.max(4)], (n / 4).max(2), Activation::Tanh)
+        let (h1, h2, code) = ((2 * n).clamp(8, 1024), n.clamp(4, 512), (n / 4).clamp(2, 256));
+        AeConfig::symmetric(n, &[h1, h2], code, Activation::Tanh)
     }
 
     /// A mirrored network: `hidden` widths down to `latent`, back up, linear
@@ -129,7 +132,14 @@ impl AeConfig {
                 format!("last layer has {out} units, must equal n_features = {}", self.n_features),
             ));
         }
-        Ok(())
+        crate::nn::check_parameter_budget(self.n_parameters())
+    }
+
+    /// Weights of the encoder and decoder.
+    pub fn n_parameters(&self) -> u64 {
+        let code = self.encoder.last().map_or(0, |l| l.units);
+        crate::nn::parameter_count(self.n_features, &self.encoder)
+            .saturating_add(crate::nn::parameter_count(code, &self.decoder))
     }
 }
 
@@ -243,6 +253,8 @@ impl OutlierAE {
 
     fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
         let cfg: AeConfig = f.config()?;
+        cfg.validate().map_err(|e| f.invalid(e))?;
+        runtime::weights::check_parameter_count(f, cfg.n_parameters())?;
         let mut det = OutlierAE::new(cfg, device).map_err(|e| f.invalid(e))?;
         runtime::weights::load_into(f, &det.net.vs)?;
         det.state = DetectorState::from_file(f, det.cfg.n_features)?;

@@ -74,7 +74,16 @@ impl AegmmConfig {
                 format!("last layer has {out} units, must equal n_features = {}", self.n_features),
             ));
         }
-        self.gmm.validate(self.z_dim())
+        self.recon.validate()?;
+        self.gmm.validate(self.z_dim())?;
+        crate::nn::check_parameter_budget(self.n_parameters())
+    }
+
+    /// Weights of the encoder, decoder and estimation network.
+    pub fn n_parameters(&self) -> u64 {
+        crate::nn::parameter_count(self.n_features, &self.encoder)
+            .saturating_add(crate::nn::parameter_count(self.latent_dim(), &self.decoder))
+            .saturating_add(self.gmm.parameter_count(self.z_dim()))
     }
 }
 
@@ -352,6 +361,8 @@ impl OutlierAEGMM {
 
     fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
         let cfg: AegmmConfig = f.config()?;
+        cfg.validate().map_err(|e| f.invalid(e))?;
+        runtime::weights::check_parameter_count(f, cfg.n_parameters())?;
         let mut det = OutlierAEGMM::new(cfg, device).map_err(|e| f.invalid(e))?;
         runtime::weights::load_into(f, &det.net.vs)?;
         det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;

@@ -84,7 +84,7 @@ impl OutlierECOD {
     /// or `auto`.
     pub fn new(cfg: EcodConfig, device: crate::Device) -> Result<Self> {
         cfg.validate()?;
-        host_only("OutlierECOD", device)?;
+        runtime::host_only("OutlierECOD", device)?;
         Ok(OutlierECOD {
             cfg,
             state: DetectorState::default(),
@@ -155,15 +155,6 @@ impl OutlierECOD {
             total += left.max(right).max(skew);
         }
         total
-    }
-}
-
-/// Detectors that run on the host accept the CPU (and `auto`, which means
-/// the CPU for them); a CUDA device is an error, not a silent fallback.
-pub(crate) fn host_only(name: &str, device: crate::Device) -> Result<()> {
-    match device {
-        crate::Device::Cpu | crate::Device::CudaIfAvailable => Ok(()),
-        other => Err(OddityError::param("device", format!("{name} runs on the CPU only; got {other:?}"))),
     }
 }
 

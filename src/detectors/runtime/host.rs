@@ -3,6 +3,8 @@
 
 use ndarray::ArrayView2;
 
+use crate::error::{OddityError, Result};
+
 /// `f` of every row of `x` (standard layout), in order, computed on as many
 /// threads as the machine has cores. Each row is scored alone, so the result
 /// does not depend on the thread count.
@@ -32,4 +34,13 @@ pub(crate) fn parallel_rows(x: &ArrayView2<f32>, f: impl Fn(&[f32]) -> f32 + Syn
         }
     });
     out
+}
+
+/// Detectors that run on the host accept the CPU (and `auto`, which means
+/// the CPU for them); a CUDA device is an error, not a silent fallback.
+pub(crate) fn host_only(name: &str, device: crate::Device) -> Result<()> {
+    match device {
+        crate::Device::Cpu | crate::Device::CudaIfAvailable => Ok(()),
+        other => Err(OddityError::param("device", format!("{name} runs on the CPU only; got {other:?}"))),
+    }
 }

@@ -6,7 +6,7 @@ pub(crate) mod pool;
 pub mod state;
 pub(crate) mod weights;
 
-pub(crate) use host::parallel_rows;
+pub(crate) use host::{host_only, parallel_rows};
 pub(crate) use pool::{score_rows, Batch, ScoreLayout};
 pub use state::DetectorState;
 pub(crate) use state::{check_score, check_score_shape, prepare_fit};

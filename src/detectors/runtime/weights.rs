@@ -29,6 +29,17 @@ pub(crate) fn to_arrays(vs: &VarStore) -> Vec<NamedArray> {
         .collect()
 }
 
+/// Checks, before any network is built, that the file's arrays hold as many
+/// values as the networks its config describes (`expected`): a config that
+/// asks for a large network cannot make a small file allocate it.
+pub(crate) fn check_parameter_count(f: &DetectorFile, expected: u64) -> Result<()> {
+    let stored: u64 = f.meta.arrays.iter().map(|a| a.len / 4).sum();
+    if stored != expected {
+        return Err(f.error(format!("holds {stored} weights, the configured networks have {expected}")));
+    }
+    Ok(())
+}
+
 /// Copies the stored arrays into the variables of `vs`: every variable must
 /// be stored with the same shape and finite values, and no stored array may
 /// be left over.

@@ -83,6 +83,10 @@ pub struct VaegmmConfig {
     pub standardize: bool,
 }
 
+/// Largest |log-variance| a clamp may allow: exp(60 / 2) is about 1e13,
+/// finite in f32 with room to spare.
+const LOGVAR_BOUND: f64 = 60.0;
+
 impl VaegmmConfig {
     /// Alibi Detect's KDD VAEGMM: encoder F-20-15-7 relu, latent 2, decoder
     /// 2-7-15-20-F (relu, linear output), estimation net 10 relu, 2
@@ -114,9 +118,7 @@ impl VaegmmConfig {
     /// Checks every part.
     pub fn validate(&self) -> Result<()> {
         check_layers("encoder", self.n_features, &self.encoder)?;
-        if self.latent_dim == 0 {
-            return Err(OddityError::param("latent_dim", "must be at least 1"));
-        }
+        crate::validate::check_size("latent_dim", self.latent_dim, crate::validate::bounds::MAX_UNITS)?;
         check_layers("decoder", self.latent_dim, &self.decoder)?;
         let out = self.decoder.last().map_or(0, |l| l.units);
         if out != self.n_features {
@@ -127,12 +129,14 @@ impl VaegmmConfig {
         }
         check_non_negative("w_recon", self.w_recon)?;
         check_non_negative("beta", self.beta)?;
-        if self.samples == 0 {
-            return Err(OddityError::param("samples", "must be at least 1"));
-        }
+        crate::validate::check_size("samples", self.samples, crate::validate::bounds::MAX_SAMPLES)?;
+        // exp(logvar / 2) must stay finite in f32 for any value in the range.
         let (lo, hi) = self.logvar_clamp;
-        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-            return Err(OddityError::param("logvar_clamp", format!("({lo}, {hi}) is not an increasing finite range")));
+        if !(lo.is_finite() && hi.is_finite() && lo < hi && lo >= -LOGVAR_BOUND && hi <= LOGVAR_BOUND) {
+            return Err(OddityError::param(
+                "logvar_clamp",
+                format!("({lo}, {hi}) is not an increasing range within [-{LOGVAR_BOUND}, {LOGVAR_BOUND}]"),
+            ));
         }
         match &self.elbo_std {
             ElboStd::Scalar(s) => check_positive("elbo_std", *s)?,
@@ -149,7 +153,19 @@ impl VaegmmConfig {
             }
             ElboStd::FromData => {}
         }
-        self.gmm.validate(self.z_dim())
+        self.recon.validate()?;
+        self.gmm.validate(self.z_dim())?;
+        crate::nn::check_parameter_budget(self.n_parameters())
+    }
+
+    /// Weights of the encoder, its mean and log-variance heads, the decoder
+    /// and the estimation network.
+    pub fn n_parameters(&self) -> u64 {
+        let head = (self.encoder_out() as u64 + 1).saturating_mul(self.latent_dim as u64);
+        crate::nn::parameter_count(self.n_features, &self.encoder)
+            .saturating_add(head.saturating_mul(2))
+            .saturating_add(crate::nn::parameter_count(self.latent_dim, &self.decoder))
+            .saturating_add(self.gmm.parameter_count(self.z_dim()))
     }
 
     fn encoder_out(&self) -> usize {
@@ -335,6 +351,8 @@ impl OutlierVAEGMM {
 
     fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
         let cfg: VaegmmConfig = f.config()?;
+        cfg.validate().map_err(|e| f.invalid(e))?;
+        runtime::weights::check_parameter_count(f, cfg.n_parameters())?;
         let mut det = OutlierVAEGMM::new(cfg, device).map_err(|e| f.invalid(e))?;
         runtime::weights::load_into(f, &det.net.vs)?;
         det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
