@@ -9,10 +9,11 @@
 //! training part's mean and deviation (a zero deviation becomes 1); each
 //! detector is fitted on the training part's inliers (`--mode clean`, the
 //! documented use) or on the whole training part (`--mode contaminated`,
-//! PyOD's benchmark), and scores the test part. The split is oddity's own
-//! seeded one, so figures are comparable with PyOD's over seeds, not row for
-//! row; `../shared/peers/odds_suite.py` runs oddity's CLI and PyOD on
-//! identical splits.
+//! PyOD's benchmark), and scores the test part. The split is scikit-learn's
+//! `train_test_split(..., test_size=0.4, random_state=seed, stratify=y)`,
+//! index for index (`datasets::sklearn_stratified_split`), so the rows are
+//! those of the README's reference figures and of
+//! `../shared/peers/odds_suite.py`.
 //!
 //!     cargo run --release --example odds_suite -- [--mode clean|contaminated|both]
 //!         [--seeds 1,2,3] [--data DIR] [--tables cardio,letter] [--detectors knn,iforest]
@@ -26,7 +27,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use ndarray::{Array2, Axis};
-use oddity::datasets::{open_data_file, shared_data_dir, stratified_split};
+use oddity::datasets::{open_data_file, shared_data_dir, sklearn_stratified_split};
 use oddity::eval::metrics::{average_precision, roc_auc};
 use oddity::io::csv::{read_from, CsvOptions};
 use oddity::*;
@@ -131,8 +132,9 @@ fn main() -> Result<()> {
         let mut results: BTreeMap<String, BTreeMap<&str, Vec<Run>>> = BTreeMap::new();
         for t in &tables {
             for &seed in &seeds {
-                let parts = stratified_split(&t.y, &[0.6, 0.4], seed)?;
-                let (tr, te) = (&parts[0], &parts[1]);
+                let seed32 = u32::try_from(seed).map_err(|_| OddityError::param("seeds", "must fit in 32 bits"))?;
+                let (tr, te) = sklearn_stratified_split(&t.y, 0.4, seed32)?;
+                let (tr, te) = (&tr, &te);
                 let fit_rows: Vec<usize> = match mode {
                     "clean" => tr.iter().copied().filter(|&i| !t.y[i]).collect(),
                     _ => tr.clone(),

@@ -7,6 +7,7 @@ mod creditcard;
 mod kdd;
 mod lookup;
 mod sampling;
+mod sklearn_split;
 
 pub use creditcard::{
     fetch_creditcard, load_creditcard, read_creditcard, standardize_amount, AmountTransform, CreditCardData,
@@ -20,3 +21,4 @@ pub use lookup::{
     FileSpec, CREDITCARD, DATA_DIR_ENV, KDD_10_PERCENT, KDD_FULL,
 };
 pub use sampling::{create_outlier_batch, select_rows, stratified_split, train_test_split};
+pub use sklearn_split::sklearn_stratified_split;
