@@ -215,8 +215,14 @@ impl DetectorFile {
     }
 
     /// Wraps an error found while rebuilding the detector.
+    /// A device the caller asked for that cannot be had is the caller's
+    /// error, not the file's, and passes through unchanged.
     pub fn invalid(&self, e: OddityError) -> OddityError {
-        format_err(&self.path, format!("stored detector is invalid: {e}"))
+        match e {
+            OddityError::DeviceUnavailable(_) => e,
+            OddityError::InvalidParameter { name: "device", .. } => e,
+            e => format_err(&self.path, format!("stored detector is invalid: {e}")),
+        }
     }
 
     /// The detector config.

@@ -41,7 +41,7 @@ pub(crate) struct FitArgs {
     /// Optimizer learning rate [default: 0.001, or the config file's].
     #[arg(long, value_name = "F")]
     learning_rate: Option<f64>,
-    /// Seed of weights, shuffling, validation split and VAE noise [default: 0, or the config file's].
+    /// Seed of weights, shuffling, validation split, VAE noise, KNN's subsample and the forest [default: 0, or the config file's].
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
     /// Fraction of rows held out for a validation loss, in [0, 1) [default: 0, or the config file's].
@@ -74,9 +74,10 @@ pub(crate) fn fit(a: FitArgs) -> Result<()> {
     let config_text = config_text.transpose()?;
     let source = a.config.as_deref().zip(config_text.as_deref());
     let c = parse_config(source, entry)?;
+    let from_file = c.detector.is_some();
     let mut det = entry.build(n, c.detector, a.device).map_err(|e| match (&a.config, e) {
-        (Some(p), OddityError::InvalidParameter { name, reason }) if name == "detector.n_features" => {
-            OddityError::param(name, format!("{reason} (config file {})", p.display()))
+        (Some(p), OddityError::InvalidParameter { name, reason }) if from_file && name != "device" => {
+            OddityError::param(name, format!("{reason} (in the [detector] section of {})", p.display()))
         }
         (_, e) => e,
     })?;

@@ -179,8 +179,10 @@ impl Detector for OutlierECOD {
         &mut self.state
     }
 
-    fn fit(&mut self, x: ArrayView2<f32>, _cfg: &FitConfig) -> Result<TrainReport> {
+    fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
         let t0 = std::time::Instant::now();
+        // Checked like every detector's, though only the seed is used.
+        cfg.validate()?;
         check_features(&x, self.cfg.n_features, "training data")?;
         let n = x.nrows();
         let mut sorted = Vec::with_capacity(n * self.cfg.n_features);

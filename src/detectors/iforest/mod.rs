@@ -206,6 +206,8 @@ impl Detector for OutlierIForest {
     /// their own stream of it); there is no training loop.
     fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
         let t0 = std::time::Instant::now();
+        // Checked like every detector's, though only the seed is used.
+        cfg.validate()?;
         check_features(&x, self.cfg.n_features, "training data")?;
         let n = x.nrows();
         let psi = self.cfg.max_samples.min(n);

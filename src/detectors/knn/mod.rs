@@ -161,6 +161,7 @@ impl OutlierKNN {
         let cfg: KnnConfig = f.config()?;
         let mut det = OutlierKNN::new(cfg, device).map_err(|e| f.invalid(e))?;
         det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        det.state.check_scaler(f, det.cfg.standardize)?;
         det.extra = f.extra()?;
         if !det.state.fitted {
             f.expect_arrays(&[])?;
@@ -325,6 +326,8 @@ impl Detector for OutlierKNN {
 
     fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
         let t0 = std::time::Instant::now();
+        // Checked like every detector's, though only the seed is used.
+        cfg.validate()?;
         check_features(&x, self.cfg.n_features, "training data")?;
         let n = x.nrows();
         if n < self.cfg.k {
@@ -356,10 +359,13 @@ impl Detector for OutlierKNN {
         self.extra = KnnExtra { n_seen: n, n_stored: keep.len() };
         self.upload()?;
         let note = format!(
-            "KNN: stored {} of {n} training rows (k = {}, {:?}); epoch settings are not used",
+            "KNN: stored {} of {n} training rows (k = {}, {}); epoch settings are not used",
             keep.len(),
             self.cfg.k,
-            self.cfg.method
+            match self.cfg.method {
+                KnnMethod::Largest => "largest",
+                KnnMethod::Mean => "mean",
+            }
         );
         let report = TrainReport::without_training(n, t0.elapsed().as_secs_f64(), note);
         self.state = DetectorState { fitted: true, threshold: None, scaler, report: Some(report.clone()) };

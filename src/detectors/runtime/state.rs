@@ -58,6 +58,17 @@ impl DetectorState {
         Ok(DetectorState { fitted: m.fitted, threshold: m.threshold, scaler: f.scaler(n_features)?, report })
     }
 
+    /// Fails unless a fitted file holds a standardizer exactly when the
+    /// detector's config says `standardize` (a missing one would score raw
+    /// rows against a model of standardized ones).
+    pub fn check_scaler(&self, f: &DetectorFile, standardize: bool) -> Result<()> {
+        match (self.fitted, standardize, self.scaler.is_some()) {
+            (true, true, false) => Err(f.error("the config standardizes, but the file holds no standardizer")),
+            (_, false, true) => Err(f.error("the config does not standardize, but the file holds a standardizer")),
+            _ => Ok(()),
+        }
+    }
+
     /// A file record of this state with the detector's own parts.
     pub fn record(
         &self,
