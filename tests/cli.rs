@@ -330,3 +330,56 @@ fn classical_detectors_fit_threshold_score_info() {
         assert_eq!(defaults[name]["n_features"], 7, "{name}");
     }
 }
+
+/// What a careless user meets: errors that name the flag and the files,
+/// no raw control bytes, no silent untrained detector, symlinks written
+/// through, leftovers of a killed save removed, and a row too extreme to
+/// score flagged rather than passed as an inlier.
+#[test]
+fn careless_use_gets_clear_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = write_csv(dir.path());
+    let det = fit(dir.path(), &csv, "aegmm");
+    let err = fails(&["score", s(&det), s(&csv), "--label-column", "label", "--device", "cuda:99"], None);
+    assert!(err.contains("--device"), "{err}");
+    let err = fails(&["threshold", s(&det), "--data", s(&csv), "--percentile", "150", "--label-column", "label"], None);
+    assert!(err.contains("--percentile"), "{err}");
+    let out = dir.path().join("zero.oddity");
+    let args =
+        ["fit", "--detector", "ae", "--train", s(&csv), "--out", s(&out), "--epochs", "0", "--label-column", "label"];
+    let err = fails(&args, None);
+    assert!(err.contains("--epochs") && !out.exists(), "{err}");
+    // A CSV of another width: both files named.
+    let narrow = dir.path().join("narrow.csv");
+    std::fs::write(&narrow, "a,b\n1,2\n3,4\n").expect("write");
+    let err = fails(&["score", s(&det), s(&narrow)], None);
+    assert!(err.contains("narrow.csv") && err.contains("aegmm.oddity"), "{err}");
+    // A NUL byte is shown escaped.
+    let nul = dir.path().join("nul.csv");
+    std::fs::write(&nul, b"1,2,3,4,5\n1,2,x\x00y,4,5\n").expect("write");
+    let err = fails(&["score", s(&det), s(&nul)], None);
+    assert!(!err.contains('\0') && err.contains("\\u{0}"), "{err:?}");
+    // A symlink is written through: the link stays, its target gets the threshold.
+    let link = dir.path().join("link.oddity");
+    std::os::unix::fs::symlink(&det, &link).expect("symlink");
+    // A temporary file left by a save that was killed (a process that is gone).
+    let stale = dir.path().join(".aegmm.oddity.tmp-4000000000-7");
+    std::fs::write(&stale, b"half a file").expect("write");
+    ok(&["threshold", s(&link), "--data", s(&csv), "--percentile", "95", "--label-column", "label"], None);
+    assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&det)], None)).expect("json");
+    assert!(info["threshold"].is_number(), "the target holds the threshold");
+    assert!(!stale.exists(), "the leftover temporary file is removed");
+    // A row of 1e20 cells: flagged with score inf, and a warning names it.
+    let extreme = dir.path().join("extreme.csv");
+    std::fs::write(&extreme, "0.1,0.2,0.3,0.1,0.05\n1e20,1e20,1e20,1e20,1e20\n").expect("write");
+    let out = oddity(&["score", s(&det), s(&extreme)], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    let (score, flag) = lines[1].split_once(',').expect("score,flag");
+    assert_eq!(flag, "1", "{lines:?}");
+    assert!(score.parse::<f64>().expect("number") > 1e3 || score == "inf", "{score}");
+    if score == "inf" {
+        assert!(text(&out.stderr).contains("could not be scored") && text(&out.stderr).contains("rows 2"));
+    }
+}

@@ -288,11 +288,7 @@ pub(crate) fn parse_f32(field: &str) -> Option<f32> {
 
 /// A field for an error message (shortened).
 pub(crate) fn show(field: &str) -> String {
-    if field.chars().count() > 40 {
-        format!("{}…", field.chars().take(40).collect::<String>())
-    } else {
-        field.to_string()
-    }
+    crate::io::csv::shorten(field).into_owned()
 }
 
 #[cfg(test)]

@@ -266,6 +266,23 @@ pub trait Detector: Send {
             OutlierType::Instance => s.instance.iter().map(|&v| v as f64).collect(),
             OutlierType::Feature => feature_scores(self.kind(), s.feature)?.iter().map(|&v| v as f64).collect(),
         };
+        let unscorable: Vec<usize> = (0..values.len()).filter(|&i| !values[i].is_finite()).collect();
+        if !unscorable.is_empty() {
+            let rows = match cfg.outlier_type {
+                OutlierType::Instance => unscorable.clone(),
+                OutlierType::Feature => unscorable.iter().map(|i| i / self.n_features().max(1)).collect(),
+            };
+            let shown: Vec<String> = rows.iter().take(10).map(|r| r.to_string()).collect();
+            return Err(OddityError::param(
+                "threshold data",
+                format!(
+                    "{} scores are not finite (rows {}{}, 0-based): the detector cannot score those rows; leave them out of the threshold data",
+                    unscorable.len(),
+                    shown.join(", "),
+                    if rows.len() > 10 { ", ..." } else { "" }
+                ),
+            ));
+        }
         let t = percentile_threshold(&values, threshold_perc, cfg.ties)?;
         self.set_threshold(t)?;
         Ok(t)

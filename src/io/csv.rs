@@ -215,9 +215,18 @@ pub fn parse_number(cell: &str) -> std::result::Result<f32, String> {
 
 pub fn shorten(s: &str) -> Cow<'_, str> {
     const MAX: usize = 40;
-    match s.char_indices().nth(MAX) {
-        Some((i, _)) => Cow::Owned(format!("{}...", &s[..i])),
-        None => Cow::Borrowed(s),
+    // Control characters (a NUL byte, an escape sequence) are shown
+    // escaped, never echoed raw to a terminal.
+    let escaped: Cow<'_, str> = if s.chars().any(char::is_control) {
+        Cow::Owned(
+            s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect(),
+        )
+    } else {
+        Cow::Borrowed(s)
+    };
+    match escaped.char_indices().nth(MAX) {
+        Some((i, _)) => Cow::Owned(format!("{}...", &escaped[..i])),
+        None => escaped,
     }
 }
 

@@ -246,9 +246,32 @@ impl GmmState {
         if !ok {
             return Err(OddityError::Numerical(format!("GMM state arrays do not match K={k}, D={d}")));
         }
-        let all = self.phi.iter().chain(&self.mu).chain(&self.chol).chain(&self.log_det);
-        if all.clone().any(|v| !v.is_finite()) {
+        let all = self.phi.iter().chain(&self.mu).chain(&self.cov).chain(&self.chol).chain(&self.log_det);
+        if all.clone().any(|v| !v.is_finite()) || !(self.jitter.is_finite() && self.jitter >= 0.0) {
             return Err(OddityError::Numerical("GMM state holds non-finite values".into()));
+        }
+        let bad = |why: String| Err(OddityError::Numerical(format!("GMM state: {why}")));
+        if k > crate::validate::bounds::MAX_COMPONENTS || d > crate::validate::bounds::MAX_UNITS {
+            return bad(format!("K={k}, D={d} is beyond the bounds"));
+        }
+        // Mixture weights: positive, summing to one.
+        let sum: f64 = self.phi.iter().sum();
+        if self.phi.iter().any(|&p| p <= 0.0) || (sum - 1.0).abs() > 1e-6 {
+            return bad(format!("mixture weights must be positive and sum to 1 (sum {sum})"));
+        }
+        for c in 0..k {
+            let l = &self.chol[c * d * d..(c + 1) * d * d];
+            // A Cholesky factor: lower triangular, positive diagonal, and
+            // log_det = 2 sum(ln diag).
+            if (0..d).any(|i| l[i * d + i] <= 0.0) || (0..d).any(|i| (i + 1..d).any(|j| l[i * d + j] != 0.0)) {
+                return bad(format!(
+                    "component {c}: the Cholesky factor is not lower triangular with a positive diagonal"
+                ));
+            }
+            let ld: f64 = (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum();
+            if (ld - self.log_det[c]).abs() > 1e-6 * ld.abs().max(1.0) {
+                return bad(format!("component {c}: log_det {} does not match its factor ({ld})", self.log_det[c]));
+            }
         }
         Ok(())
     }

@@ -11,7 +11,19 @@ use crate::error::{OddityError, Result};
 /// Writes through `fill` into a temporary file beside `path`, then renames it
 /// over `path`. If `fill` or any step fails, `path` is untouched and the
 /// temporary file is removed.
+///
+/// A `path` that is a symbolic link is written through: the link's target
+/// is replaced, and the link stays. Temporary files of this name left by a
+/// process that no longer runs (killed during a save) are removed first.
 pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let resolved;
+    let path = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = fs::canonicalize(path).map_err(|e| OddityError::io(path, e))?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -21,6 +33,7 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::R
         .ok_or_else(|| OddityError::Format { path: path.to_path_buf(), reason: "not a file path".into() })?
         .to_string_lossy()
         .to_string();
+    remove_stale_temporaries(&dir, &name);
     let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), unique()));
     let result = (|| -> std::io::Result<()> {
         let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
@@ -39,6 +52,26 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::R
         let _ = fs::remove_file(&tmp);
         OddityError::io(path, e)
     })
+}
+
+/// Removes `.NAME.tmp-PID-N` files in `dir` whose process is gone (Linux:
+/// no `/proc/PID`). Elsewhere, or when `/proc` is not mounted, nothing is
+/// removed: a live writer's file must never be.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 fn unique() -> u64 {

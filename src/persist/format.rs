@@ -88,15 +88,22 @@ pub fn encode(r: &Record) -> Result<Vec<u8>> {
         saved_on: r.saved_on.clone(),
         arrays,
     };
-    let meta_bytes = bincode::serde::encode_to_vec(&meta, bincode_cfg())
+    encode_raw(&meta, &data)
+}
+
+/// The bytes of a file holding `meta` and the array bytes `data`, with the
+/// header and a fresh checksum, as written. For tools and tests that
+/// rewrite a file's metadata; [`decode`] checks the result like any file.
+pub fn encode_raw(meta: &FileMeta, data: &[u8]) -> Result<Vec<u8>> {
+    let meta_bytes = bincode::serde::encode_to_vec(meta, bincode_cfg())
         .map_err(|e| OddityError::Numerical(format!("cannot encode metadata: {e}")))?;
     let mut body = Vec::with_capacity(4 + meta_bytes.len() + data.len());
     body.extend((meta_bytes.len() as u32).to_le_bytes());
     body.extend(&meta_bytes);
-    body.extend(&data);
+    body.extend(data);
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend(MAGIC);
-    out.extend(FORMAT_VERSION.to_le_bytes());
+    out.extend(meta.format_version.to_le_bytes());
     out.extend(0u16.to_le_bytes());
     out.extend((body.len() as u64).to_le_bytes());
     out.extend(Sha256::digest(&body));
@@ -185,6 +192,21 @@ pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<DetectorFile> {
         )));
     }
     let data = body[4 + meta_len..].to_vec();
+    // The arrays tile the data block exactly, in order: no gaps, overlaps
+    // or trailing bytes (so every byte of the file is accounted for).
+    let mut next = 0u64;
+    for t in &meta.arrays {
+        if t.offset != next {
+            return Err(err(&format!(
+                "corrupted: array `{}` starts at byte {} of the data, expected {next}",
+                t.name, t.offset
+            )));
+        }
+        next = t.offset.saturating_add(t.len);
+    }
+    if next != data.len() as u64 {
+        return Err(err(&format!("corrupted: the arrays cover {next} of {} data bytes", data.len())));
+    }
     for (i, t) in meta.arrays.iter().enumerate() {
         let numel = t.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
         let ok = Dtype::parse(&t.dtype).is_some()
@@ -204,6 +226,12 @@ pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<DetectorFile> {
 }
 
 impl DetectorFile {
+    /// The array bytes, as stored (for tools that rewrite a file with
+    /// [`encode_raw`]).
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
     /// Where the file was read from.
     pub fn path(&self) -> &Path {
         &self.path

@@ -8,5 +8,5 @@ mod meta;
 mod v1;
 
 pub use atomic::write_atomic;
-pub use format::{decode, encode, read, write, DetectorFile, FORMAT_VERSION, MAGIC};
+pub use format::{decode, encode, encode_raw, read, write, DetectorFile, FORMAT_VERSION, MAGIC};
 pub use meta::{ArrayData, ArrayEntry, Dtype, FileMeta, NamedArray, Record};

@@ -88,6 +88,12 @@ pub(crate) fn fit(a: FitArgs) -> Result<()> {
     fc.seed = a.seed.unwrap_or(fc.seed);
     fc.validation_split = a.validation_split.unwrap_or(fc.validation_split);
     fc.verbose = !a.quiet;
+    if fc.epochs == 0 {
+        return Err(OddityError::param(
+            "--epochs",
+            "0 trains nothing: the detector would be saved with its initial weights (use at least 1; KNN, iforest and ecod ignore it)",
+        ));
+    }
     let report = det.fit(x.view(), &fc)?;
     det.save(&a.out)?;
     eprintln!("{}", fit_summary(det.kind().name(), &x.dim(), &report, &a.out));

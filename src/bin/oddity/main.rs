@@ -115,6 +115,9 @@ fn main() -> ExitCode {
         }
     };
     // A panic would be a bug; report it on one line like any other error.
+    // A panic would be a bug. The library turns libtorch's panics into
+    // errors where it catches them, so the hook only records the last one;
+    // one that reaches here is reported on one line like any other error.
     std::panic::set_hook(Box::new(|info| {
         let msg = info
             .payload()
@@ -123,15 +126,46 @@ fn main() -> ExitCode {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("error: internal error{at}: {}", one_line(&msg));
+        let first = msg.lines().next().unwrap_or("").chars().take(300).collect::<String>();
+        *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = format!("internal error{at}: {first}");
     }));
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            eprintln!("error: {}", one_line(&e.to_string()));
+            eprintln!("error: {}", one_line(&flag_names(e).to_string()));
             ExitCode::FAILURE
         }
-        Err(_) => ExitCode::FAILURE,
+        Err(_) => {
+            eprintln!("error: {}", one_line(&LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner())));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A width mismatch between a CSV and a detector names both files.
+pub(crate) fn name_files(e: OddityError, csv: &std::path::Path, det: &std::path::Path) -> OddityError {
+    match e {
+        OddityError::FeatureMismatch { expected, got } => OddityError::param(
+            "data",
+            format!(
+                "{} has {got} columns (label column left out), but {} was fitted on {expected}",
+                csv.display(),
+                det.display()
+            ),
+        ),
+        e => e,
+    }
+}
+
+static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Errors about a setting name the flag that set it.
+fn flag_names(e: OddityError) -> OddityError {
+    match e {
+        OddityError::DeviceUnavailable(m) => OddityError::param("--device", m),
+        OddityError::InvalidParameter { name: "threshold_perc", reason } => OddityError::param("--percentile", reason),
+        OddityError::InvalidParameter { name: "batch_size", reason } => OddityError::param("--batch-size", reason),
+        e => e,
     }
 }
 

@@ -8,7 +8,7 @@ use clap::Args;
 use oddity::io::csv::read_csv;
 use oddity::{PredictConfig, Result};
 
-use crate::{stdout_result, LabelArgs, RunArgs};
+use crate::{name_files, stdout_result, LabelArgs, RunArgs};
 
 #[derive(Args, Debug)]
 pub(crate) struct ScoreArgs {
@@ -28,7 +28,17 @@ pub(crate) fn score(a: ScoreArgs) -> Result<()> {
     let det = oddity::load_any(&a.detector, a.run.device)?;
     let (x, _) = read_csv(&a.data, &a.label.csv_options())?;
     let cfg = PredictConfig { batch_size: a.run.batch_size, return_feature_score: false, ..Default::default() };
-    let scores = det.score_with(x.view(), &cfg)?;
+    let scores = det.score_with(x.view(), &cfg).map_err(|e| name_files(e, &a.data, &a.detector))?;
+    let unscorable: Vec<usize> = (0..scores.instance.len()).filter(|&i| !scores.instance[i].is_finite()).collect();
+    if !unscorable.is_empty() {
+        let shown: Vec<String> = unscorable.iter().take(10).map(|i| (i + 1).to_string()).collect();
+        eprintln!(
+            "warning: {} rows could not be scored (score inf, flagged as outliers): data rows {}{} (1-based)",
+            unscorable.len(),
+            shown.join(", "),
+            if unscorable.len() > 10 { ", ..." } else { "" }
+        );
+    }
     let threshold = det.threshold();
     if threshold.is_none() {
         eprintln!(

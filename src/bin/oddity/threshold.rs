@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use oddity::io::csv::read_csv;
 use oddity::{PredictConfig, Result, Ties};
 
-use crate::{print_out, LabelArgs, RunArgs};
+use crate::{name_files, print_out, LabelArgs, RunArgs};
 
 #[derive(Args, Debug)]
 pub(crate) struct ThresholdArgs {
@@ -60,7 +60,7 @@ pub(crate) fn threshold(a: ThresholdArgs) -> Result<()> {
         ties: a.ties.into(),
         ..Default::default()
     };
-    let t = det.infer_threshold_with(x.view(), a.percentile, &cfg)?;
+    let t = det.infer_threshold_with(x.view(), a.percentile, &cfg).map_err(|e| name_files(e, &a.data, &a.detector))?;
     det.save(&a.detector)?;
     print_out(&format!("{t}\n"))
 }

@@ -422,35 +422,7 @@ impl Detector for OutlierAE {
     }
 
     fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
-        let t0 = std::time::Instant::now();
-        let data = runtime::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
-        self.net = AeNet::build(&self.cfg, self.device, cfg.seed);
-        self.state = DetectorState { scaler: data.scaler, ..Default::default() };
-        let net = &self.net;
-        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
-            if !step.train {
-                return Ok((net.forward(xb, false) - xb).square().mean(Kind::Float).into());
-            }
-            // Mean squared error, differentiated by hand through both halves:
-            // d/dxr mean((xr - x)^2) = 2 (xr - x) / numel.
-            let (code, enc_tape) = net.enc.forward_taped(xb, true);
-            let (xr, dec_tape) = net.dec.forward_taped(&code, true);
-            // Neither `xr` (taped) nor the batch carries a graph.
-            let diff = xr - xb;
-            let value = diff.square().mean(Kind::Float);
-            let scale = 2.0 / diff.numel().max(1) as f64;
-            Ok(crate::train::Loss::by_hand(value, move || {
-                if let Some(d) = dec_tape.backward(&(diff * scale), true) {
-                    enc_tape.backward(&d, false);
-                }
-            }))
-        };
-        let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierAE", &mut loss)?;
-        self.extra = self.residual_stats(&data.train, data.val.as_ref())?;
-        report.train_seconds = t0.elapsed().as_secs_f64();
-        self.state.fitted = true;
-        self.state.report = Some(report.clone());
-        Ok(report)
+        runtime::guard(|| self.fit_unguarded(x, cfg))
     }
 
     fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
@@ -495,6 +467,41 @@ impl Detector for OutlierAE {
     fn record(&self) -> Result<Record> {
         let arrays = runtime::weights::to_arrays(&self.net.vs);
         self.state.record(Self::KIND.tag(), &self.cfg, &self.extra, arrays, self.device)
+    }
+}
+
+impl OutlierAE {
+    /// `fit`; [`runtime::guard`] turns a libtorch failure into an error.
+    fn fit_unguarded(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
+        let t0 = std::time::Instant::now();
+        let data = runtime::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
+        self.net = AeNet::build(&self.cfg, self.device, cfg.seed);
+        self.state = DetectorState { scaler: data.scaler, ..Default::default() };
+        let net = &self.net;
+        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
+            if !step.train {
+                return Ok((net.forward(xb, false) - xb).square().mean(Kind::Float).into());
+            }
+            // Mean squared error, differentiated by hand through both halves:
+            // d/dxr mean((xr - x)^2) = 2 (xr - x) / numel.
+            let (code, enc_tape) = net.enc.forward_taped(xb, true);
+            let (xr, dec_tape) = net.dec.forward_taped(&code, true);
+            // Neither `xr` (taped) nor the batch carries a graph.
+            let diff = xr - xb;
+            let value = diff.square().mean(Kind::Float);
+            let scale = 2.0 / diff.numel().max(1) as f64;
+            Ok(crate::train::Loss::by_hand(value, move || {
+                if let Some(d) = dec_tape.backward(&(diff * scale), true) {
+                    enc_tape.backward(&d, false);
+                }
+            }))
+        };
+        let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierAE", &mut loss)?;
+        self.extra = self.residual_stats(&data.train, data.val.as_ref())?;
+        report.train_seconds = t0.elapsed().as_secs_f64();
+        self.state.fitted = true;
+        self.state.report = Some(report.clone());
+        Ok(report)
     }
 }
 

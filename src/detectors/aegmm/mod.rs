@@ -420,32 +420,7 @@ impl Detector for OutlierAEGMM {
     }
 
     fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
-        let t0 = std::time::Instant::now();
-        let data = runtime::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
-        self.net = AegmmNet::build(&self.cfg, self.device, cfg.seed);
-        self.scoring = Default::default();
-        self.state = DetectorState { scaler: data.scaler.clone(), ..Default::default() };
-        self.gmm = None;
-        let (net, c) = (&self.net, &self.cfg);
-        let mut jitter = c.gmm.jitter();
-        let host_gmm = self.device == Device::Cpu;
-        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
-            train_loss(net, c, xb, step.train, host_gmm, &mut jitter)
-        };
-        let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierAEGMM", &mut loss)?;
-        let bs = crate::train::config::FIT_PASS_BATCH;
-        let gmm = gc::estimate(&data.all, bs, &c.gmm, c.z_dim(), &mut jitter, |_, xb| {
-            let (_, z) = net.forward(c, xb, false);
-            let gamma = gc::memberships(&net.density, &z, false);
-            (z, gamma)
-        })?;
-        report.jitter_retries = jitter.retries;
-        report.max_jitter = jitter.max_used;
-        report.train_seconds = t0.elapsed().as_secs_f64();
-        self.gmm = Some(gmm);
-        self.state.fitted = true;
-        self.state.report = Some(report.clone());
-        Ok(report)
+        runtime::guard(|| self.fit_unguarded(x, cfg))
     }
 
     fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
@@ -478,6 +453,38 @@ impl Detector for OutlierAEGMM {
         let mut r = self.state.record(Self::KIND.tag(), &self.cfg, &(), arrays, self.device)?;
         r.gmm = self.gmm.clone();
         Ok(r)
+    }
+}
+
+impl OutlierAEGMM {
+    /// `fit`; [`runtime::guard`] turns a libtorch failure into an error.
+    fn fit_unguarded(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
+        let t0 = std::time::Instant::now();
+        let data = runtime::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
+        self.net = AegmmNet::build(&self.cfg, self.device, cfg.seed);
+        self.scoring = Default::default();
+        self.state = DetectorState { scaler: data.scaler.clone(), ..Default::default() };
+        self.gmm = None;
+        let (net, c) = (&self.net, &self.cfg);
+        let mut jitter = c.gmm.jitter();
+        let host_gmm = self.device == Device::Cpu;
+        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
+            train_loss(net, c, xb, step.train, host_gmm, &mut jitter)
+        };
+        let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierAEGMM", &mut loss)?;
+        let bs = crate::train::config::FIT_PASS_BATCH;
+        let gmm = gc::estimate(&data.all, bs, &c.gmm, c.z_dim(), &mut jitter, |_, xb| {
+            let (_, z) = net.forward(c, xb, false);
+            let gamma = gc::memberships(&net.density, &z, false);
+            (z, gamma)
+        })?;
+        report.jitter_retries = jitter.retries;
+        report.max_jitter = jitter.max_used;
+        report.train_seconds = t0.elapsed().as_secs_f64();
+        self.gmm = Some(gmm);
+        self.state.fitted = true;
+        self.state.report = Some(report.clone());
+        Ok(report)
     }
 }
 

@@ -325,51 +325,7 @@ impl Detector for OutlierKNN {
     }
 
     fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
-        let t0 = std::time::Instant::now();
-        // Checked like every detector's, though only the seed is used.
-        cfg.validate()?;
-        check_features(&x, self.cfg.n_features, "training data")?;
-        let n = x.nrows();
-        if n < self.cfg.k {
-            return Err(OddityError::param(
-                "k",
-                format!("k = {} needs at least {} training rows, got {n}", self.cfg.k, self.cfg.k),
-            ));
-        }
-        let scaler = self.cfg.standardize.then(|| Standardizer::fit(&x));
-        let keep: Vec<usize> = match self.cfg.max_train_rows {
-            Some(cap) if cap < n => {
-                let mut r = rng::rng(cfg.seed, rng::STREAM_SPLIT);
-                let mut idx = sample(&mut r, n, cap).into_vec();
-                idx.sort_unstable();
-                idx
-            }
-            _ => (0..n).collect(),
-        };
-        let kept = x.select(Axis(0), &keep);
-        let mut rows: Vec<f32> = kept.iter().copied().collect();
-        if let Some(s) = &scaler {
-            for row in rows.chunks_exact_mut(self.cfg.n_features) {
-                for ((v, m), sd) in row.iter_mut().zip(&s.mean).zip(&s.std) {
-                    *v = (*v - m) / sd;
-                }
-            }
-        }
-        self.rows = rows;
-        self.extra = KnnExtra { n_seen: n, n_stored: keep.len() };
-        self.upload()?;
-        let note = format!(
-            "KNN: stored {} of {n} training rows (k = {}, {}); epoch settings are not used",
-            keep.len(),
-            self.cfg.k,
-            match self.cfg.method {
-                KnnMethod::Largest => "largest",
-                KnnMethod::Mean => "mean",
-            }
-        );
-        let report = TrainReport::without_training(n, t0.elapsed().as_secs_f64(), note);
-        self.state = DetectorState { fitted: true, threshold: None, scaler, report: Some(report.clone()) };
-        Ok(report)
+        runtime::guard(|| self.fit_unguarded(x, cfg))
     }
 
     fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
@@ -433,6 +389,57 @@ impl Detector for OutlierKNN {
             Vec::new()
         };
         self.state.record(Self::KIND.tag(), &self.cfg, &self.extra, arrays, self.device)
+    }
+}
+
+impl OutlierKNN {
+    /// `fit`; [`runtime::guard`] turns a libtorch failure into an error.
+    fn fit_unguarded(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
+        let t0 = std::time::Instant::now();
+        // Checked like every detector's, though only the seed is used.
+        cfg.validate()?;
+        check_features(&x, self.cfg.n_features, "training data")?;
+        let n = x.nrows();
+        if n < self.cfg.k {
+            return Err(OddityError::param(
+                "k",
+                format!("k = {} needs at least {} training rows, got {n}", self.cfg.k, self.cfg.k),
+            ));
+        }
+        let scaler = self.cfg.standardize.then(|| Standardizer::fit(&x));
+        let keep: Vec<usize> = match self.cfg.max_train_rows {
+            Some(cap) if cap < n => {
+                let mut r = rng::rng(cfg.seed, rng::STREAM_SPLIT);
+                let mut idx = sample(&mut r, n, cap).into_vec();
+                idx.sort_unstable();
+                idx
+            }
+            _ => (0..n).collect(),
+        };
+        let kept = x.select(Axis(0), &keep);
+        let mut rows: Vec<f32> = kept.iter().copied().collect();
+        if let Some(s) = &scaler {
+            for row in rows.chunks_exact_mut(self.cfg.n_features) {
+                for ((v, m), sd) in row.iter_mut().zip(&s.mean).zip(&s.std) {
+                    *v = (*v - m) / sd;
+                }
+            }
+        }
+        self.rows = rows;
+        self.extra = KnnExtra { n_seen: n, n_stored: keep.len() };
+        self.upload()?;
+        let note = format!(
+            "KNN: stored {} of {n} training rows (k = {}, {}); epoch settings are not used",
+            keep.len(),
+            self.cfg.k,
+            match self.cfg.method {
+                KnnMethod::Largest => "largest",
+                KnnMethod::Mean => "mean",
+            }
+        );
+        let report = TrainReport::without_training(n, t0.elapsed().as_secs_f64(), note);
+        self.state = DetectorState { fitted: true, threshold: None, scaler, report: Some(report.clone()) };
+        Ok(report)
     }
 }
 

@@ -7,6 +7,6 @@ pub mod state;
 pub(crate) mod weights;
 
 pub(crate) use host::{host_only, parallel_rows};
-pub(crate) use pool::{score_rows, Batch, ScoreLayout};
+pub(crate) use pool::{guard, score_rows, Batch, ScoreLayout};
 pub use state::DetectorState;
 pub(crate) use state::{check_score, check_score_shape, prepare_fit};

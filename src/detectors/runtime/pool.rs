@@ -116,7 +116,7 @@ where
         })
     };
     if threads <= 1 {
-        return work(make()).map(|()| out).map_err(|(_, e)| e);
+        return work(make()).map(|()| unscorable_to_inf(out)).map_err(|(_, e)| e);
     }
     let ready = std::sync::Barrier::new(threads + 1);
     let results = std::thread::scope(|sc| {
@@ -141,7 +141,18 @@ where
         let panicked = |_| Err((usize::MAX, OddityError::Numerical("a scoring worker panicked".into())));
         handles.into_iter().map(|h| h.join().unwrap_or_else(panicked)).collect::<Vec<_>>()
     });
-    first_error(results).map(|()| out)
+    first_error(results).map(|()| unscorable_to_inf(out))
+}
+
+/// A value the model could not compute (NaN: an input far outside what
+/// the networks saw, e.g. cells of 1e20, overflows them) becomes +inf: the
+/// most anomalous score, which `predict` flags, never a quiet inlier.
+/// Inputs themselves are finite (checked per batch).
+fn unscorable_to_inf(mut out: Vec<f32>) -> Vec<f32> {
+    for v in out.iter_mut().filter(|v| v.is_nan()) {
+        *v = f32::INFINITY;
+    }
+    out
 }
 
 /// The workers' outcome. Batches leave the queue in order, and after a
@@ -156,8 +167,31 @@ fn first_error(results: Vec<std::result::Result<(), (usize, OddityError)>>) -> R
 }
 
 /// The message of a caught panic.
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+pub(crate) fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    let text = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    first_line(&text)
+}
+
+/// The first line of a libtorch failure, without tch's `unwrap` wrapping:
+/// libtorch's messages carry a C++ trace of many lines after it.
+pub(crate) fn first_line(text: &str) -> String {
+    let t = text.strip_prefix("called `Result::unwrap()` on an `Err` value: ").unwrap_or(text);
+    let t = t.strip_prefix("Torch(\"").unwrap_or(t);
+    let line = t.split("\\n").next().unwrap_or(t).lines().next().unwrap_or("");
+    line.trim_end_matches("\")").trim().to_string()
+}
+
+/// Runs `f`, turning a panic inside it (libtorch reports its failures by
+/// panicking through tch) into an [`OddityError::Numerical`] with the first
+/// line of the message: the library's entry points return errors, never
+/// unwind into the caller.
+pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(OddityError::Numerical(format!("libtorch failed: {}", panic_text(&p)))))
 }
 
 /// Scoring calls setting up workers now, and the thread count to restore
@@ -323,5 +357,29 @@ mod tests {
             Err(OddityError::Numerical(m)) => assert!(m.contains("boom at 50"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    /// A libtorch failure comes back as one line, without tch's wrapping
+    /// or the C++ trace.
+    #[test]
+    fn libtorch_failures_become_one_line_errors() {
+        let r: Result<()> = guard(|| {
+            let t = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
+            let _ = t.view([7]);
+            Ok(())
+        });
+        match r {
+            Err(OddityError::Numerical(m)) => {
+                assert!(m.starts_with("libtorch failed: shape '[7]' is invalid"), "{m}");
+                assert!(!m.contains('\n') && !m.contains("Exception raised") && !m.contains("unwrap"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(first_line("plain message\nsecond line"), "plain message");
     }
 }

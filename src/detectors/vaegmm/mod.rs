@@ -382,44 +382,7 @@ impl Detector for OutlierVAEGMM {
     }
 
     fn fit(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
-        let t0 = std::time::Instant::now();
-        let data = runtime::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
-        self.net = VaegmmNet::build(&self.cfg, self.device, cfg.seed);
-        self.state = DetectorState { scaler: data.scaler.clone(), ..Default::default() };
-        self.gmm = None;
-        let sd = self.elbo_std(&data.train);
-        let log_sd_sum = sd.log().sum(Kind::Float);
-        let (net, c, device) = (&self.net, &self.cfg, self.device);
-        let l = c.latent_dim as i64;
-        let mut jitter = c.gmm.jitter();
-        let mut drawn: u64 = 0;
-        let host_gmm = device == Device::Cpu;
-        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
-            let n = xb.size()[0];
-            let eps = rng::normal_at(cfg.seed, rng::STREAM_TRAIN_NOISE, drawn, &[n, l], device);
-            drawn += (n * l) as u64;
-            let elbo = Elbo { sd: &sd, log_sd_sum: &log_sd_sum };
-            train_loss(net, c, xb, eps, &elbo, step.train, host_gmm, &mut jitter)
-        };
-        let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierVAEGMM", &mut loss)?;
-        let bs = crate::train::config::FIT_PASS_BATCH;
-        let deterministic = c.deterministic_score;
-        let gmm = gc::estimate(&data.all, bs, &c.gmm, c.z_dim(), &mut jitter, |start, xb| {
-            let n = xb.size()[0];
-            let (mean, logvar) = net.coder.encode(c, xb, false);
-            let eps = (!deterministic)
-                .then(|| rng::normal_at(cfg.seed, rng::STREAM_GMM_NOISE, start as u64 * l as u64, &[n, l], device));
-            let (_, z) = net.coder.decode(c, xb, sample(&mean, &logvar, eps), false);
-            let gamma = gc::memberships(&net.density, &z, false);
-            (z, gamma)
-        })?;
-        report.jitter_retries = jitter.retries;
-        report.max_jitter = jitter.max_used;
-        report.train_seconds = t0.elapsed().as_secs_f64();
-        self.gmm = Some(gmm);
-        self.state.fitted = true;
-        self.state.report = Some(report.clone());
-        Ok(report)
+        runtime::guard(|| self.fit_unguarded(x, cfg))
     }
 
     fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
@@ -481,6 +444,50 @@ impl Detector for OutlierVAEGMM {
         let mut r = self.state.record(Self::KIND.tag(), &self.cfg, &(), arrays, self.device)?;
         r.gmm = self.gmm.clone();
         Ok(r)
+    }
+}
+
+impl OutlierVAEGMM {
+    /// `fit`; [`runtime::guard`] turns a libtorch failure into an error.
+    fn fit_unguarded(&mut self, x: ArrayView2<f32>, cfg: &FitConfig) -> Result<TrainReport> {
+        let t0 = std::time::Instant::now();
+        let data = runtime::prepare_fit(&x, self.cfg.n_features, self.cfg.standardize, cfg, self.device)?;
+        self.net = VaegmmNet::build(&self.cfg, self.device, cfg.seed);
+        self.state = DetectorState { scaler: data.scaler.clone(), ..Default::default() };
+        self.gmm = None;
+        let sd = self.elbo_std(&data.train);
+        let log_sd_sum = sd.log().sum(Kind::Float);
+        let (net, c, device) = (&self.net, &self.cfg, self.device);
+        let l = c.latent_dim as i64;
+        let mut jitter = c.gmm.jitter();
+        let mut drawn: u64 = 0;
+        let host_gmm = device == Device::Cpu;
+        let mut loss = |xb: &Tensor, step: crate::train::Step| -> Result<crate::train::Loss> {
+            let n = xb.size()[0];
+            let eps = rng::normal_at(cfg.seed, rng::STREAM_TRAIN_NOISE, drawn, &[n, l], device);
+            drawn += (n * l) as u64;
+            let elbo = Elbo { sd: &sd, log_sd_sum: &log_sd_sum };
+            train_loss(net, c, xb, eps, &elbo, step.train, host_gmm, &mut jitter)
+        };
+        let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierVAEGMM", &mut loss)?;
+        let bs = crate::train::config::FIT_PASS_BATCH;
+        let deterministic = c.deterministic_score;
+        let gmm = gc::estimate(&data.all, bs, &c.gmm, c.z_dim(), &mut jitter, |start, xb| {
+            let n = xb.size()[0];
+            let (mean, logvar) = net.coder.encode(c, xb, false);
+            let eps = (!deterministic)
+                .then(|| rng::normal_at(cfg.seed, rng::STREAM_GMM_NOISE, start as u64 * l as u64, &[n, l], device));
+            let (_, z) = net.coder.decode(c, xb, sample(&mean, &logvar, eps), false);
+            let gamma = gc::memberships(&net.density, &z, false);
+            (z, gamma)
+        })?;
+        report.jitter_retries = jitter.retries;
+        report.max_jitter = jitter.max_used;
+        report.train_seconds = t0.elapsed().as_secs_f64();
+        self.gmm = Some(gmm);
+        self.state.fitted = true;
+        self.state.report = Some(report.clone());
+        Ok(report)
     }
 }
 
