@@ -111,18 +111,22 @@ pub fn check_batch_size(name: &'static str, value: usize) -> Result<()> {
     Ok(())
 }
 
-/// Checks a strictly positive, finite float.
+/// Largest magnitude a setting may have: the settings enter f32 tensor
+/// math, where a larger value is infinite.
+pub const MAX_SETTING: f64 = f32::MAX as f64;
+
+/// Checks a finite float above 0 and within f32's range.
 pub fn check_positive(name: &'static str, value: f64) -> Result<()> {
-    if !(value.is_finite() && value > 0.0) {
-        return Err(OddityError::param(name, format!("{value} must be finite and > 0")));
+    if !(value.is_finite() && value > 0.0 && value <= MAX_SETTING) {
+        return Err(OddityError::param(name, format!("{value} must be > 0, finite and within f32's range")));
     }
     Ok(())
 }
 
-/// Checks a finite, non-negative float.
+/// Checks a finite float at or above 0 and within f32's range.
 pub fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
-    if !(value.is_finite() && value >= 0.0) {
-        return Err(OddityError::param(name, format!("{value} must be finite and >= 0")));
+    if !(value.is_finite() && value >= 0.0 && value <= MAX_SETTING) {
+        return Err(OddityError::param(name, format!("{value} must be >= 0, finite and within f32's range")));
     }
     Ok(())
 }

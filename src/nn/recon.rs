@@ -79,12 +79,8 @@ impl ReconFeatures {
                 return Err(OddityError::param("recon.features", format!("{f:?} is listed twice")));
             }
         }
-        for (name, v) in [("recon.eps", self.eps), ("recon.max_relative", self.max_relative)] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(OddityError::param(name, format!("{v} is not a positive finite number")));
-            }
-        }
-        Ok(())
+        crate::validate::check_positive("recon.eps", self.eps)?;
+        crate::validate::check_positive("recon.max_relative", self.max_relative)
     }
 
     /// Number of output columns.

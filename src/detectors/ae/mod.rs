@@ -275,6 +275,7 @@ impl OutlierAE {
             FeatureScore::Squared => Ok(()),
             FeatureScore::LogNormalized => match &e.residual_scale {
                 Some(s) if s.len() == nf && s.iter().all(|v| v.is_finite() && *v > 0.0) => Ok(()),
+                // (f32 values: finite means within f32's range)
                 Some(s) => Err(OddityError::param(
                     "residual_scale",
                     format!("needs {nf} positive finite values, has {} (or a bad value)", s.len()),
@@ -282,14 +283,22 @@ impl OutlierAE {
                 None => Err(OddityError::param("residual_scale", "missing for score = log_normalized")),
             },
             FeatureScore::Mahalanobis => match (&e.residual_mean, &e.residual_precision) {
+                // Scored in f32: every value within f32's range; a precision
+                // matrix is symmetric with a positive diagonal.
                 (Some(m), Some(p))
-                    if m.len() == nf && p.len() == nf * nf && m.iter().chain(p).all(|v| v.is_finite()) =>
+                    if m.len() == nf
+                        && p.len() == nf * nf
+                        && m.iter().chain(p).all(|v| v.is_finite() && v.abs() <= crate::validate::MAX_SETTING)
+                        && (0..nf).all(|i| p[i * nf + i] > 0.0 && (0..i).all(|j| p[i * nf + j] == p[j * nf + i])) =>
                 {
                     Ok(())
                 }
                 (Some(_), Some(_)) => Err(OddityError::param(
                     "residual_precision",
-                    format!("needs a mean of {nf} and a {nf} x {nf} precision, all finite"),
+                    format!(
+                        "needs a mean of {nf} and a symmetric {nf} x {nf} precision with a positive diagonal, \
+                         all within f32's range"
+                    ),
                 )),
                 _ => Err(OddityError::param("residual_precision", "missing for score = mahalanobis")),
             },

@@ -367,6 +367,8 @@ impl OutlierAEGMM {
         runtime::weights::load_into(f, &det.net.vs)?;
         det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
         det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        // No extra state: anything but `null` is not a file this code wrote.
+        f.extra::<()>()?;
         det.state.check_scaler(f, det.cfg.standardize)?;
         Ok(det)
     }

@@ -144,12 +144,12 @@ where
     first_error(results).map(|()| unscorable_to_inf(out))
 }
 
-/// A value the model could not compute (NaN: an input far outside what
-/// the networks saw, e.g. cells of 1e20, overflows them) becomes +inf: the
-/// most anomalous score, which `predict` flags, never a quiet inlier.
-/// Inputs themselves are finite (checked per batch).
+/// A value the model could not compute (NaN or an infinity: an input far
+/// outside what the networks saw, e.g. cells of 1e20, overflows them)
+/// becomes +inf: the most anomalous score, which `predict` flags, never a
+/// quiet inlier. Inputs themselves are finite (checked per batch).
 fn unscorable_to_inf(mut out: Vec<f32>) -> Vec<f32> {
-    for v in out.iter_mut().filter(|v| v.is_nan()) {
+    for v in out.iter_mut().filter(|v| !v.is_finite()) {
         *v = f32::INFINITY;
     }
     out
