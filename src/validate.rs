@@ -12,8 +12,10 @@ use crate::error::{OddityError, Result};
 pub mod bounds {
     /// Input columns.
     pub const MAX_FEATURES: usize = 1 << 20;
-    /// Units of one network layer (and a latent code).
-    pub const MAX_UNITS: usize = 1 << 14;
+    /// Units of one network layer (an autoencoder's output layer is as wide
+    /// as its input) and of a latent code; the weight bound below is what
+    /// limits a network's size.
+    pub const MAX_UNITS: usize = 1 << 20;
     /// Weights of all the networks of one detector: 2^26 (64 Mi) f32
     /// values, 256 MiB, before optimizer state.
     pub const MAX_PARAMETERS: u64 = 1 << 26;

@@ -47,6 +47,15 @@ impl Default for GmmSettings {
 impl GmmSettings {
     pub(crate) fn validate(&self, z_dim: usize) -> Result<()> {
         crate::validate::check_size("n_gmm", self.n_gmm, crate::validate::bounds::MAX_COMPONENTS)?;
+        // The mixture holds K covariance matrices of D x D values (f64, with
+        // their factors and the fit's sums): bounded like the weights.
+        let mixture = (z_dim as u64).saturating_mul(z_dim as u64).saturating_mul(self.n_gmm as u64);
+        if mixture > crate::validate::bounds::MAX_PARAMETERS {
+            return Err(OddityError::param(
+                "n_gmm",
+                format!("{} components of {z_dim} x {z_dim} covariances are above the bound", self.n_gmm),
+            ));
+        }
         check_layers("density", z_dim, &self.density)?;
         if self.max_jitter_steps > 30 {
             return Err(OddityError::param("max_jitter_steps", format!("{} is above 30", self.max_jitter_steps)));

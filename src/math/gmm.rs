@@ -251,7 +251,9 @@ impl GmmState {
             return Err(OddityError::Numerical("GMM state holds non-finite values".into()));
         }
         let bad = |why: String| Err(OddityError::Numerical(format!("GMM state: {why}")));
-        if k > crate::validate::bounds::MAX_COMPONENTS || d > crate::validate::bounds::MAX_UNITS {
+        if k > crate::validate::bounds::MAX_COMPONENTS
+            || d.saturating_mul(d).saturating_mul(k) as u64 > crate::validate::bounds::MAX_PARAMETERS
+        {
             return bad(format!("K={k}, D={d} is beyond the bounds"));
         }
         // Mixture weights: positive, summing to one.
