@@ -1,7 +1,8 @@
 //! The ODDS suite: every registered detector, with its defaults, on every
 //! table of a folder, side by side: per-table ROC AUC and AUPRC, then each
 //! detector's mean and average rank, and one JSON line per (table, seed,
-//! detector).
+//! detector), and draws `out/odds_suite_{clean,contaminated}.png`: ROC AUC
+//! per table and detector as grouped bars (`--out DIR`).
 //!
 //! Protocol (that of `../shared/datasets/odds/README.md`): each table
 //! `NAME.csv.gz` (header `x1,...,xD,label`, label 1 = outlier) is split 60/40
@@ -54,6 +55,9 @@ struct Args {
     /// (epochs raised to reach it; for experiments with training budgets).
     #[arg(long, default_value_t = 0)]
     min_steps: usize,
+    /// Folder for the plots (one grouped bar chart per protocol).
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
     /// Hold out this share of the fit rows for early stopping (patience 10,
     /// best weights restored) [default: none, the library's default].
     #[arg(long)]
@@ -185,6 +189,20 @@ fn main() -> Result<()> {
             }
         }
         print_summary(mode, &results, &entries, seeds.len());
+        let groups: Vec<String> = results.keys().cloned().collect();
+        let series: Vec<(String, Vec<f64>)> = entries
+            .iter()
+            .map(|e| {
+                let tag = e.kind.tag();
+                let v =
+                    results.values().map(|by| mean(&by[tag].iter().map(|r| r.roc_auc).collect::<Vec<_>>())).collect();
+                (tag.to_string(), v)
+            })
+            .collect();
+        let png = args.out.join(format!("odds_suite_{mode}.png"));
+        let title = format!("ROC AUC per table, {mode} protocol (mean over {} seeds)", seeds.len());
+        oddity::eval::plot::plot_grouped_bars(&png, &title, &groups, &series, "ROC AUC", 1.0)?;
+        eprintln!("plot: {}", png.display());
     }
     Ok(())
 }
