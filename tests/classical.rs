@@ -140,3 +140,36 @@ fn bad_settings_and_input_are_typed_errors() {
     }
     assert!(OutlierECOD::new(EcodConfig::new(4), Device::Cuda(0)).is_err());
 }
+
+/// The k-th nearest distance by brute force in f64, for the checks below.
+fn brute_kth(train: &ndarray::Array2<f32>, q: ndarray::ArrayView1<f32>, k: usize) -> f64 {
+    let mut d: Vec<f64> = train
+        .outer_iter()
+        .map(|t| t.iter().zip(q.iter()).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>().sqrt())
+        .collect();
+    d.sort_by(f64::total_cmp);
+    d[k - 1]
+}
+
+/// One column (a column-major product inside), and raw columns far from
+/// zero (IDs, amounts: where f32 products would lose the distances): the
+/// scores are still the exact k-th distances.
+#[test]
+fn knn_is_exact_on_one_column_and_on_large_offsets() {
+    let cases = [
+        (ndarray::Array2::from_shape_fn((200, 1), |(i, _)| ((i * 37) % 101) as f32 * 0.5), 1.0f32),
+        (ndarray::Array2::from_shape_fn((300, 3), |(i, j)| 1.0e6 + ((i * 13 + j * 7) % 97) as f32), 1.0e6),
+    ];
+    for (train, offset) in cases {
+        let f = train.ncols();
+        let cfg = KnnConfig { standardize: false, ..KnnConfig::new(f) };
+        let mut d = OutlierKNN::new(cfg, Device::Cpu).unwrap();
+        d.fit(train.view(), &FitConfig::default()).unwrap();
+        let test = ndarray::Array2::from_shape_fn((40, f), |(i, j)| offset + ((i * 11 + j * 3) % 53) as f32 * 1.7);
+        let got = d.score(test.view()).unwrap().instance;
+        for (i, row) in test.outer_iter().enumerate() {
+            let want = brute_kth(&train, row, 5);
+            assert!((got[i] as f64 - want).abs() <= 1e-5 * want.max(1.0), "{f} columns, row {i}: {} vs {want}", got[i]);
+        }
+    }
+}

@@ -365,11 +365,23 @@ fn careless_use_gets_clear_answers() {
     // A temporary file left by a save that was killed (a process that is gone).
     let stale = dir.path().join(".aegmm.oddity.tmp-4000000000-7");
     std::fs::write(&stale, b"half a file").expect("write");
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&stale).expect("open").set_modified(an_hour_ago).expect("mtime");
+    // A fresh one may belong to a writer this machine cannot see: kept.
+    let fresh = dir.path().join(".aegmm.oddity.tmp-4000000001-8");
+    std::fs::write(&fresh, b"a save in progress elsewhere").expect("write");
     ok(&["threshold", s(&link), "--data", s(&csv), "--percentile", "95", "--label-column", "label"], None);
     assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
     let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&det)], None)).expect("json");
     assert!(info["threshold"].is_number(), "the target holds the threshold");
     assert!(!stale.exists(), "the leftover temporary file is removed");
+    assert!(fresh.exists(), "a recent temporary file is kept");
+    // A dangling link is written through too: its target is created.
+    let dangling = dir.path().join("dangling.oddity");
+    std::os::unix::fs::symlink("made-by-save.oddity", &dangling).expect("symlink");
+    let fitted = ["fit", "--detector", "ecod", "--train", s(&csv), "--out", s(&dangling), "--label-column", "label"];
+    ok(&fitted, None);
+    assert!(dir.path().join("made-by-save.oddity").is_file());
     // A row of 1e20 cells: flagged with score inf, and a warning names it.
     let extreme = dir.path().join("extreme.csv");
     std::fs::write(&extreme, "0.1,0.2,0.3,0.1,0.05\n1e20,1e20,1e20,1e20,1e20\n").expect("write");

@@ -121,7 +121,7 @@ impl Entry {
         if f.meta.kind != self.kind.tag() {
             return Err(f.error(format!("holds a `{}` detector, not `{}`", f.meta.kind, self.kind.tag())));
         }
-        (self.load)(f, device)
+        super::runtime::guard(|| (self.load)(f, device))
     }
 }
 
@@ -135,5 +135,5 @@ pub fn load_as<D: Registered>(path: &Path, device: Device) -> Result<D> {
             D::KIND.tag()
         )));
     }
-    D::from_file(&f, device)
+    super::runtime::guard(|| D::from_file(&f, device))
 }

@@ -64,7 +64,7 @@ impl Registry {
     /// Reads, verifies and loads any detector file of a registered kind.
     pub fn load(&self, path: &Path, device: Device) -> Result<Box<dyn Detector>> {
         let f = persist::read(path)?;
-        let e = self.get(&f.meta.kind).map_err(|_| {
+        let e = self.entries.iter().find(|e| e.kind.tag() == f.meta.kind).ok_or_else(|| {
             f.error(format!("holds a detector of unknown kind `{}` (known: {})", f.meta.kind, names(&self.entries)))
         })?;
         e.load(&f, device)
@@ -97,7 +97,7 @@ pub fn names_builtin() -> Vec<&'static str> {
 /// kind tag.
 pub fn load_any(path: &Path, device: Device) -> Result<Box<dyn Detector>> {
     let f = persist::read(path)?;
-    let e = get(&f.meta.kind).map_err(|_| {
+    let e = BUILTIN.iter().find(|e| e.kind.tag() == f.meta.kind).ok_or_else(|| {
         f.error(format!("holds a detector of unknown kind `{}` (known: {})", f.meta.kind, names(BUILTIN)))
     })?;
     e.load(&f, device)

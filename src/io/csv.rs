@@ -72,7 +72,7 @@ pub fn parse_error(source_name: &str, line: usize, column: Option<usize>, reason
 /// The one CSV record reader every table loader uses: calls `f` with the
 /// 1-based line number and the cells of each non-blank line (`\n` or
 /// `\r\n`; a UTF-8 byte-order mark ignored; cells split on commas,
-/// surrounding spaces kept for the caller to trim, quoted cells unquoted).
+/// leading spaces dropped, trailing ones kept for the caller to trim, quoted cells unquoted).
 /// Lines that are not UTF-8 or hold a broken quote are parse errors.
 pub fn for_each_record<R: BufRead>(
     mut reader: R,
@@ -171,6 +171,8 @@ fn first_line_layout(
     let is_header = cells
         .iter()
         .enumerate()
+        // `nan` or `inf` counts as a number here, so a first line holding
+        // one is data (and refused as not finite, naming line 1).
         .any(|(i, c)| Some(i) != dropped_index && !c.trim().is_empty() && c.trim().parse::<f32>().is_err());
     let dropped = match &opts.drop {
         None => None,

@@ -16,14 +16,8 @@ use crate::error::{OddityError, Result};
 /// is replaced, and the link stays. Temporary files of this name left by a
 /// process that no longer runs (killed during a save) are removed first.
 pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
-    let resolved;
-    let path = match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            resolved = fs::canonicalize(path).map_err(|e| OddityError::io(path, e))?;
-            resolved.as_path()
-        }
-        _ => path,
-    };
+    let resolved = follow_links(path);
+    let path = resolved.as_path();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -54,9 +48,29 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::R
     })
 }
 
-/// Removes `.NAME.tmp-PID-N` files in `dir` whose process is gone (Linux:
-/// no `/proc/PID`). Elsewhere, or when `/proc` is not mounted, nothing is
-/// removed: a live writer's file must never be.
+/// The file a chain of symbolic links ends at (at most 40 hops), even when
+/// that file does not exist yet; `path` itself when it is no link.
+fn follow_links(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::read_link(&p) {
+            Ok(target) if target.is_absolute() => p = target,
+            Ok(target) => p = p.parent().map_or_else(|| target.clone(), |d| d.join(&target)),
+            Err(_) => break,
+        }
+    }
+    p
+}
+
+/// A temporary file older than this is no save in progress: a save writes
+/// its file in seconds.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes `.NAME.tmp-PID-N` files in `dir` that a killed save left: regular
+/// files of exactly that form, whose process does not run here (Linux: no
+/// `/proc/PID`) and that have not been written for ten minutes (a writer on
+/// another host or in another PID namespace sharing the folder is not
+/// visible in `/proc`). Elsewhere, or without `/proc`, nothing is removed.
 fn remove_stale_temporaries(dir: &Path, name: &str) {
     let proc = Path::new("/proc");
     if !proc.join("self").exists() {
@@ -67,8 +81,15 @@ fn remove_stale_temporaries(dir: &Path, name: &str) {
     for e in entries.flatten() {
         let file = e.file_name();
         let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+        let Some((pid, n)) = rest.split_once('-') else { continue };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if !digits(n) || pid == std::process::id() || proc.join(pid.to_string()).exists() {
+            continue;
+        }
+        let Ok(meta) = fs::symlink_metadata(e.path()) else { continue };
+        let old = meta.modified().ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= STALE_AFTER);
+        if meta.file_type().is_file() && old {
             let _ = fs::remove_file(e.path());
         }
     }

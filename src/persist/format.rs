@@ -128,6 +128,11 @@ pub struct DetectorFile {
 
 /// Reads and verifies a detector file.
 pub fn read(path: &Path) -> Result<DetectorFile> {
+    // A FIFO or a device would be read without end.
+    let meta = fs::metadata(path).map_err(|e| OddityError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(format_err(path, "not a regular file"));
+    }
     let bytes = fs::read(path).map_err(|e| OddityError::io(path, e))?;
     decode(path, bytes)
 }

@@ -90,7 +90,7 @@ pub(crate) fn fit(a: FitArgs) -> Result<()> {
     fc.verbose = !a.quiet;
     if fc.epochs == 0 {
         return Err(OddityError::param(
-            "--epochs",
+            "epochs (--epochs, or [fit] epochs of --config)",
             "0 trains nothing: the detector would be saved with its initial weights (use at least 1; KNN, iforest and ecod ignore it)",
         ));
     }

@@ -165,6 +165,7 @@ fn flag_names(e: OddityError) -> OddityError {
         OddityError::DeviceUnavailable(m) => OddityError::param("--device", m),
         OddityError::InvalidParameter { name: "threshold_perc", reason } => OddityError::param("--percentile", reason),
         OddityError::InvalidParameter { name: "batch_size", reason } => OddityError::param("--batch-size", reason),
+        OddityError::InvalidParameter { name: "device", reason } => OddityError::param("--device", reason),
         e => e,
     }
 }

@@ -258,6 +258,7 @@ impl OutlierAE {
         let mut det = OutlierAE::new(cfg, device).map_err(|e| f.invalid(e))?;
         runtime::weights::load_into(f, &det.net.vs)?;
         det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        DetectorState::expect_no_mixture(f)?;
         det.state.check_scaler(f, det.cfg.standardize)?;
         det.extra = f.extra::<Option<AeExtra>>()?.unwrap_or_default();
         det.check_extra().map_err(|e| f.invalid(e))?;

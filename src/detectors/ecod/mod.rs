@@ -26,7 +26,7 @@ use tch::Device;
 use super::api::{Detector, DetectorKind, PredictConfig, Scores};
 use super::registered::{self, Registered};
 use super::runtime::{self, DetectorState};
-use crate::error::{OddityError, Result};
+use crate::error::Result;
 use crate::persist::{self, NamedArray, Record};
 use crate::train::config::{FitConfig, TrainReport};
 use crate::validate::check_features;
@@ -53,9 +53,7 @@ impl EcodConfig {
 
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
-        if self.n_features == 0 {
-            return Err(OddityError::param("n_features", "must be at least 1"));
-        }
+        crate::validate::check_size("n_features", self.n_features, crate::validate::bounds::MAX_FEATURES)?;
         Ok(())
     }
 }
@@ -108,6 +106,7 @@ impl OutlierECOD {
         let cfg: EcodConfig = f.config()?;
         let mut det = OutlierECOD::new(cfg, device).map_err(|e| f.invalid(e))?;
         det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        DetectorState::expect_no_mixture(f)?;
         det.extra = f.extra()?;
         if det.state.scaler.is_some() {
             return Err(f.error("ECOD uses no standardization, but the file holds one"));
@@ -191,9 +190,10 @@ impl Detector for OutlierECOD {
             let mut v: Vec<f32> = col.to_vec();
             v.sort_by(f32::total_cmp);
             sorted.extend_from_slice(&v);
-            // scipy.stats.skew (biased): m3 / m2^1.5; a constant column has
-            // no skewness (scipy gives NaN, whose sign numpy makes NaN and
-            // PyOD's formula then 0 for both tails: taken here as 0).
+            // scipy.stats.skew (biased): m3 / m2^1.5. A constant column has
+            // no skewness: scipy gives NaN, which makes PyOD's scores NaN;
+            // here its sign is 0 (both tails summed; both are 0 at the
+            // constant and large away from it).
             let c64 = col.mapv(|v| v as f64);
             let s = c64.skewness().unwrap_or(f64::NAN);
             skew_sign.push(if s.is_finite() && s != 0.0 { s.signum() as f32 } else { 0.0 });

@@ -74,10 +74,10 @@ impl IForestConfig {
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
         // u32::MAX marks a leaf in the stored `feature` array.
-        if self.n_features == 0 || self.n_features >= tree::LEAF as usize {
+        if self.n_features == 0 || self.n_features > crate::validate::bounds::MAX_FEATURES {
             return Err(OddityError::param(
                 "n_features",
-                format!("must be in 1..{}, got {}", tree::LEAF, self.n_features),
+                format!("must be in 1..={}, got {}", crate::validate::bounds::MAX_FEATURES, self.n_features),
             ));
         }
         if self.n_trees == 0 || self.n_trees > MAX_TREES {
@@ -87,6 +87,17 @@ impl IForestConfig {
             return Err(OddityError::param(
                 "max_samples",
                 format!("must be in 1..={MAX_SAMPLES}, got {}", self.max_samples),
+            ));
+        }
+        // Every tree of psi rows has at most 2 psi - 1 nodes (20 bytes each).
+        let nodes = (self.n_trees as u64).saturating_mul(2 * self.max_samples as u64);
+        if nodes > crate::validate::bounds::MAX_PARAMETERS {
+            return Err(OddityError::param(
+                "n_trees",
+                format!(
+                    "{} trees of {} rows could hold {nodes} nodes, above the bound",
+                    self.n_trees, self.max_samples
+                ),
             ));
         }
         if let Some(d) = self.max_depth {
@@ -150,6 +161,7 @@ impl OutlierIForest {
         let cfg: IForestConfig = f.config()?;
         let mut det = OutlierIForest::new(cfg, device).map_err(|e| f.invalid(e))?;
         det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        DetectorState::expect_no_mixture(f)?;
         det.extra = f.extra()?;
         if det.state.scaler.is_some() {
             return Err(f.error("IsolationForest uses no standardization, but the file holds one"));

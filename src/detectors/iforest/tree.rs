@@ -17,6 +17,9 @@ use rand_chacha::ChaCha8Rng;
 /// `feature`, `left` and `right` of a leaf: no feature, no child.
 pub(crate) const LEAF: u32 = u32::MAX;
 
+/// scikit-learn's `FEATURE_THRESHOLD`: a smaller range counts as constant.
+const FEATURE_THRESHOLD: f64 = 1e-7;
+
 /// The Euler–Mascheroni constant, as scikit-learn's `np.euler_gamma`.
 const EULER_GAMMA: f64 = 0.5772156649015329;
 
@@ -321,7 +324,9 @@ fn choose_split(
             lo = lo.min(v);
             hi = hi.max(v);
         }
-        if hi > lo {
+        // scikit-learn's test: a feature is constant on the node when its
+        // range is at most FEATURE_THRESHOLD (1e-7).
+        if hi as f64 > lo as f64 + FEATURE_THRESHOLD {
             let u: f64 = rng.random();
             let t = (lo as f64 + u * (hi as f64 - lo as f64)) as f32;
             return Some((feat, if t >= lo && t < hi { t } else { lo }));

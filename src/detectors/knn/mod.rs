@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use ndarray::{Array1, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand::seq::index::sample;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -74,9 +74,7 @@ impl KnnConfig {
 
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
-        if self.n_features == 0 {
-            return Err(OddityError::param("n_features", "must be at least 1"));
-        }
+        crate::validate::check_size("n_features", self.n_features, crate::validate::bounds::MAX_FEATURES)?;
         if self.k == 0 || self.k > MAX_K {
             return Err(OddityError::param("k", format!("must be in 1..={MAX_K}, got {}", self.k)));
         }
@@ -105,9 +103,12 @@ pub struct OutlierKNN {
     device: Device,
     state: DetectorState,
     extra: KnnExtra,
-    /// Stored training rows `[m, F]` (standardized if configured), f32 on
-    /// the host as saved; `rows64` and `norms` are their f64 device copies.
+    /// Stored training rows `[m, F]` (standardized if configured), f32, as
+    /// saved; `host` and `stored` are the forms the two scoring paths use.
     rows: Vec<f32>,
+    /// The CPU path's form of `rows`.
+    host: HostRows,
+    /// The device path's form of `rows` (CUDA).
     stored: Option<StoredRows>,
 }
 
@@ -127,6 +128,7 @@ impl OutlierKNN {
             state: DetectorState::default(),
             extra: KnnExtra::default(),
             rows: Vec::new(),
+            host: HostRows::default(),
             stored: None,
         })
     }
@@ -145,7 +147,8 @@ impl OutlierKNN {
     /// and in f64.
     fn upload(&mut self) -> Result<()> {
         if self.device == Device::Cpu {
-            // The CPU path scores from `rows` on the host (`nearest_host`).
+            // The CPU path scores on the host (`nearest_host`).
+            self.host = HostRows::new(&self.rows, self.cfg.n_features)?;
             self.stored = None;
             return Ok(());
         }
@@ -161,6 +164,7 @@ impl OutlierKNN {
         let cfg: KnnConfig = f.config()?;
         let mut det = OutlierKNN::new(cfg, device).map_err(|e| f.invalid(e))?;
         det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        DetectorState::expect_no_mixture(f)?;
         det.state.check_scaler(f, det.cfg.standardize)?;
         det.extra = f.extra()?;
         if !det.state.fitted {
@@ -212,7 +216,9 @@ fn nearest(q64: &Tensor, rows: &StoredRows, k: i64) -> Tensor {
         best = Some(match best {
             None => (v, i),
             Some((bv, bi)) => {
-                let (v, pos) = Tensor::cat(&[bv, v], 1).topk(c, 1, false, false);
+                let joined = Tensor::cat(&[bv, v], 1);
+                let kk = c.min(joined.size()[1]);
+                let (v, pos) = joined.topk(kk, 1, false, false);
                 (v, Tensor::cat(&[bi, i], 1).gather(1, &pos, false))
             }
         });
@@ -241,32 +247,41 @@ struct StoredRows {
 /// sgemm on the project's AMD CPUs (87-91 against 30 GFLOP/s on one core
 /// for a 1,024 x 100 by 100 x 4,100 product; docs/benchmarks.md);
 /// candidates and exact distances as in [`nearest`].
-fn nearest_host(q: ArrayView2<f32>, t: ArrayView2<f32>, tn: &[f32], k: usize, method: KnnMethod) -> Vec<f32> {
+fn nearest_host(q: ArrayView2<f32>, rows: &HostRows, k: usize, method: KnnMethod) -> Vec<f32> {
+    let (t, tn) = (rows.centered.view(), &rows.norms[..]);
     let (b, m) = (q.nrows(), t.nrows());
     let c = (2 * k + 8).min(m);
+    // The queries on the same origin as the stored rows (the stored rows'
+    // mean): distances are unchanged, and the f32 partial scores stay small
+    // however far the raw columns sit from zero.
+    let q = &q - &rows.shift;
     // Per query row, the best candidates so far: (partial score, stored row).
-    let mut best: Vec<Vec<(f32, usize)>> = vec![Vec::with_capacity(2 * c); b];
+    let mut best: Vec<Vec<(f32, usize)>> = vec![Vec::with_capacity(c + 1); b];
     let mut start = 0;
     while start < m {
         let len = (TRAIN_CHUNK as usize).min(m - start);
-        let prod = q.dot(&t.slice(ndarray::s![start..start + len, ..]).t());
+        // Row-major whatever the operands' layout (a one-column table gives
+        // a column-major product).
+        let prod = q.dot(&t.slice(ndarray::s![start..start + len, ..]).t()).as_standard_layout().into_owned();
         let tn = &tn[start..start + len];
         let mut v = vec![0f32; len];
         for (row, cand) in prod.outer_iter().zip(best.iter_mut()) {
-            let Some(row) = row.to_slice() else { continue };
-            // The partial scores in one vectorizable pass, then a scan that
-            // only stops at a block holding a value below the current c-th.
-            for ((v, &t), &p) in v.iter_mut().zip(tn).zip(row) {
-                *v = t - 2.0 * p;
+            // The partial scores in one vectorizable pass (an overflow, NaN,
+            // ranks last), then a scan that only stops at a block holding a
+            // value below the current c-th.
+            for ((v, &t), &p) in v.iter_mut().zip(tn).zip(row.iter()) {
+                let x = t - 2.0 * p;
+                *v = if x.is_nan() { f32::INFINITY } else { x };
             }
-            for (b, block) in v.chunks(64).enumerate() {
-                let worst = if cand.len() < c { f32::INFINITY } else { cand[c - 1].0 };
+            for (bi, block) in v.chunks(64).enumerate() {
+                let filling = cand.len() < c;
+                let worst = if filling { f32::INFINITY } else { cand[c - 1].0 };
                 // No short-circuit, so that the compiler vectorizes it.
-                if !block.iter().fold(false, |any, &x| any | (x < worst)) {
+                if !filling && !block.iter().fold(false, |any, &x| any | (x < worst)) {
                     continue;
                 }
                 for (o, &x) in block.iter().enumerate() {
-                    let j = start + b * 64 + o;
+                    let j = start + bi * 64 + o;
                     if cand.len() < c {
                         let at = cand.partition_point(|y| y.0 <= x);
                         cand.insert(at, (x, j));
@@ -289,12 +304,35 @@ fn nearest_host(q: ArrayView2<f32>, t: ArrayView2<f32>, tn: &[f32], k: usize, me
                 .collect();
             d.sort_by(f64::total_cmp);
             let d = &d[..k.min(d.len())];
-            match method {
-                KnnMethod::Largest => d.last().map_or(0.0, |v| v.sqrt()) as f32,
-                KnnMethod::Mean => (d.iter().map(|v| v.sqrt()).sum::<f64>() / d.len().max(1) as f64) as f32,
-            }
+            // `fit` and `load` ensure at least k stored rows, so d has k values.
+            let score = match method {
+                KnnMethod::Largest => d.last().map_or(f64::INFINITY, |v| v.sqrt()),
+                KnnMethod::Mean => d.iter().map(|v| v.sqrt()).sum::<f64>() / d.len().max(1) as f64,
+            };
+            score as f32
         })
         .collect()
+}
+
+/// The stored rows for the CPU path: centred on their mean (`shift`), with
+/// their squared norms, built once at fit or load.
+#[derive(Debug, Default)]
+struct HostRows {
+    shift: Array1<f32>,
+    centered: Array2<f32>,
+    norms: Vec<f32>,
+}
+
+impl HostRows {
+    fn new(rows: &[f32], n_features: usize) -> Result<Self> {
+        let m = rows.len() / n_features.max(1);
+        let t = ArrayView2::from_shape((m, n_features), rows).map_err(|e| OddityError::Numerical(e.to_string()))?;
+        let shift =
+            t.mapv(|v| v as f64).mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(n_features)).mapv(|v| v as f32);
+        let centered = &t - &shift;
+        let norms = centered.outer_iter().map(|r| r.iter().map(|v| v * v).sum()).collect();
+        Ok(HostRows { shift, centered, norms })
+    }
 }
 
 impl StoredRows {
@@ -345,12 +383,9 @@ impl Detector for OutlierKNN {
         let bs = cfg.batch_size.min(x.nrows().div_ceil(workers).max(1));
         let layout = runtime::ScoreLayout::new(bs, 1, self.state.scaler.as_ref());
         let f = self.cfg.n_features;
-        let host_rows = ArrayView2::from_shape((self.rows.len() / f.max(1), f), &self.rows[..])
-            .map_err(|e| OddityError::Numerical(e.to_string()))?;
-        let host_norms: Vec<f32> = host_rows.outer_iter().map(|r| r.iter().map(|v| v * v).sum()).collect();
+        let host = &self.host;
         let scores = runtime::score_rows(&x, layout, self.device, || {
             let rows = stored.map(StoredRows::shallow_clone);
-            let host_norms = &host_norms;
             move |b: &runtime::Batch| {
                 if on_cpu {
                     let n = b.host.len() / f;
@@ -358,7 +393,7 @@ impl Detector for OutlierKNN {
                         ArrayView2::from_shape((n, f), b.host).map_err(|e| OddityError::Numerical(e.to_string()))?;
                     let out: Vec<f32> = q
                         .axis_chunks_iter(Axis(0), QUERY_BLOCK as usize)
-                        .flat_map(|qb| nearest_host(qb, host_rows, host_norms, k as usize, method))
+                        .flat_map(|qb| nearest_host(qb, host, k as usize, method))
                         .collect();
                     return Ok(Tensor::from_slice(&out));
                 }
@@ -425,9 +460,14 @@ impl OutlierKNN {
                 }
             }
         }
-        self.rows = rows;
+        // A failed upload (CUDA memory) leaves the previous fit whole.
+        let previous = std::mem::replace(&mut self.rows, rows);
+        if let Err(e) = self.upload() {
+            self.rows = previous;
+            self.upload()?;
+            return Err(e);
+        }
         self.extra = KnnExtra { n_seen: n, n_stored: keep.len() };
-        self.upload()?;
         let note = format!(
             "KNN: stored {} of {n} training rows (k = {}, {}); epoch settings are not used",
             keep.len(),

@@ -21,7 +21,9 @@ pub(crate) fn parallel_rows(x: &ArrayView2<f32>, f: impl Fn(&[f32]) -> f32 + Syn
     if w == 0 {
         return out;
     }
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(n.div_ceil(256)).max(1);
+    // As many threads as libtorch uses (its default is one per core), so
+    // that `tch::set_num_threads` limits these detectors too.
+    let threads = (tch::get_num_threads().max(1) as usize).min(n.div_ceil(256)).max(1);
     let chunk = n.div_ceil(threads).max(1);
     std::thread::scope(|s| {
         for (dst, src) in out.chunks_mut(chunk).zip(data.chunks(chunk * w)) {
@@ -41,6 +43,8 @@ pub(crate) fn parallel_rows(x: &ArrayView2<f32>, f: impl Fn(&[f32]) -> f32 + Syn
 pub(crate) fn host_only(name: &str, device: crate::Device) -> Result<()> {
     match device {
         crate::Device::Cpu | crate::Device::CudaIfAvailable => Ok(()),
-        other => Err(OddityError::param("device", format!("{name} runs on the CPU only; got {other:?}"))),
+        crate::Device::Cuda(i) => {
+            Err(OddityError::param("device", format!("{name} runs on the CPU only; got cuda:{i}")))
+        }
     }
 }

@@ -58,6 +58,14 @@ impl DetectorState {
         Ok(DetectorState { fitted: m.fitted, threshold: m.threshold, scaler: f.scaler(n_features)?, report })
     }
 
+    /// Fails when a file of a detector without a mixture holds one.
+    pub fn expect_no_mixture(f: &DetectorFile) -> Result<()> {
+        match f.meta.gmm {
+            Some(_) => Err(f.error("holds a mixture, which this detector does not have")),
+            None => Ok(()),
+        }
+    }
+
     /// Fails unless a fitted file holds a standardizer exactly when the
     /// detector's config says `standardize` (a missing one would score raw
     /// rows against a model of standardized ones).
