@@ -262,14 +262,17 @@ fn nearest_host(q: ArrayView2<f32>, rows: &HostRows, k: usize, method: KnnMethod
         let len = (TRAIN_CHUNK as usize).min(m - start);
         // Row-major whatever the operands' layout (a one-column table gives
         // a column-major product).
-        let prod = q.dot(&t.slice(ndarray::s![start..start + len, ..]).t()).as_standard_layout().into_owned();
+        let prod = q.dot(&t.slice(ndarray::s![start..start + len, ..]).t());
+        let prod = if prod.is_standard_layout() { prod } else { prod.as_standard_layout().into_owned() };
         let tn = &tn[start..start + len];
         let mut v = vec![0f32; len];
         for (row, cand) in prod.outer_iter().zip(best.iter_mut()) {
             // The partial scores in one vectorizable pass (an overflow, NaN,
             // ranks last), then a scan that only stops at a block holding a
             // value below the current c-th.
-            for ((v, &t), &p) in v.iter_mut().zip(tn).zip(row.iter()) {
+            // (`prod` is row-major, so every row is a slice.)
+            let row = row.to_slice().unwrap_or_default();
+            for ((v, &t), &p) in v.iter_mut().zip(tn).zip(row) {
                 let x = t - 2.0 * p;
                 *v = if x.is_nan() { f32::INFINITY } else { x };
             }
