@@ -167,9 +167,8 @@ fn main() -> Result<()> {
                 let mut xtr = t.x.select(Axis(0), &fit_rows);
                 let mut xte = t.x.select(Axis(0), te);
                 // Standardize with the whole training part, as the protocol does.
-                let mut full_tr = t.x.select(Axis(0), tr);
-                let s = Standardizer::fit(&full_tr.view());
-                for a in [&mut xtr, &mut xte, &mut full_tr] {
+                let s = Standardizer::fit(&t.x.select(Axis(0), tr).view());
+                for a in [&mut xtr, &mut xte] {
                     for mut row in a.rows_mut() {
                         for ((v, m), sd) in row.iter_mut().zip(&s.mean).zip(&s.std) {
                             *v = (*v - m) / sd;

@@ -15,7 +15,7 @@ use std::path::Path;
 use super::api::Detector;
 pub use super::registered::{entry, load_as, Entry, Registered};
 use crate::error::{OddityError, Result};
-use crate::persist;
+use crate::persist::{self, DetectorFile};
 use crate::Device;
 
 /// The detectors built into oddity, in the order help texts list them.
@@ -64,11 +64,20 @@ impl Registry {
     /// Reads, verifies and loads any detector file of a registered kind.
     pub fn load(&self, path: &Path, device: Device) -> Result<Box<dyn Detector>> {
         let f = persist::read(path)?;
-        let e = self.entries.iter().find(|e| e.kind.tag() == f.meta.kind).ok_or_else(|| {
-            f.error(format!("holds a detector of unknown kind `{}` (known: {})", f.meta.kind, names(&self.entries)))
-        })?;
-        e.load(&f, device)
+        file_entry(&self.entries, &f)?.load(&f, device)
     }
+}
+
+/// The entry whose registry name is exactly the file's kind tag.
+fn file_entry<'a>(entries: &'a [Entry], f: &DetectorFile) -> Result<&'a Entry> {
+    entries.iter().find(|e| e.kind.tag() == f.meta.kind).ok_or_else(|| {
+        f.error(format!("holds a detector of unknown kind `{}` (known: {})", f.meta.kind, names(entries)))
+    })
+}
+
+/// The built-in entry of a verified file's kind.
+pub fn entry_of(f: &DetectorFile) -> Result<&'static Entry> {
+    file_entry(BUILTIN, f)
 }
 
 fn names(entries: &[Entry]) -> String {
@@ -97,8 +106,5 @@ pub fn names_builtin() -> Vec<&'static str> {
 /// kind tag.
 pub fn load_any(path: &Path, device: Device) -> Result<Box<dyn Detector>> {
     let f = persist::read(path)?;
-    let e = BUILTIN.iter().find(|e| e.kind.tag() == f.meta.kind).ok_or_else(|| {
-        f.error(format!("holds a detector of unknown kind `{}` (known: {})", f.meta.kind, names(BUILTIN)))
-    })?;
-    e.load(&f, device)
+    entry_of(&f)?.load(&f, device)
 }

@@ -43,8 +43,7 @@ pub(crate) fn info(a: InfoArgs) -> Result<()> {
     let f = persist::read(&a.detector)?;
     // Verify fully: the detector must load (config, arrays, state), not only
     // the file's outer checks pass.
-    let entry = registry::get(&f.meta.kind)
-        .map_err(|_| f.error(format!("holds a detector of unknown kind `{}`", f.meta.kind)))?;
+    let entry = registry::entry_of(&f)?;
     entry.load(&f, Device::Cpu)?;
     let m = &f.meta;
     let bad = |what: &str, e: serde_json::Error| OddityError::Format {

@@ -251,20 +251,6 @@ impl OutlierAE {
         registered::load_as(path, device)
     }
 
-    fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        let cfg: AeConfig = f.config()?;
-        cfg.validate().map_err(|e| f.invalid(e))?;
-        runtime::weights::check_parameter_count(f, cfg.n_parameters())?;
-        let mut det = OutlierAE::new(cfg, device).map_err(|e| f.invalid(e))?;
-        runtime::weights::load_into(f, &det.net.vs)?;
-        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
-        DetectorState::expect_no_mixture(f)?;
-        det.state.check_scaler(f, det.cfg.standardize)?;
-        det.extra = f.extra::<Option<AeExtra>>()?.unwrap_or_default();
-        det.check_extra().map_err(|e| f.invalid(e))?;
-        Ok(det)
-    }
-
     /// A fitted detector must hold the statistics its feature score needs.
     fn check_extra(&self) -> Result<()> {
         if !self.state.fitted {
@@ -534,6 +520,16 @@ impl Registered for OutlierAE {
     }
 
     fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        Self::load_file(f, device)
+        let cfg: AeConfig = f.config()?;
+        cfg.validate().map_err(|e| f.invalid(e))?;
+        runtime::weights::check_parameter_count(f, cfg.n_parameters())?;
+        let mut det = OutlierAE::new(cfg, device).map_err(|e| f.invalid(e))?;
+        runtime::weights::load_into(f, &det.net.vs)?;
+        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        DetectorState::expect_no_mixture(f)?;
+        det.state.check_scaler(f, det.cfg.standardize)?;
+        det.extra = f.extra::<Option<AeExtra>>()?.unwrap_or_default();
+        det.check_extra().map_err(|e| f.invalid(e))?;
+        Ok(det)
     }
 }

@@ -358,20 +358,6 @@ impl OutlierAEGMM {
     pub fn load(path: &Path, device: crate::Device) -> Result<Self> {
         registered::load_as(path, device)
     }
-
-    fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        let cfg: AegmmConfig = f.config()?;
-        cfg.validate().map_err(|e| f.invalid(e))?;
-        runtime::weights::check_parameter_count(f, cfg.n_parameters())?;
-        let mut det = OutlierAEGMM::new(cfg, device).map_err(|e| f.invalid(e))?;
-        runtime::weights::load_into(f, &det.net.vs)?;
-        det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
-        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
-        // No extra state: anything but `null` is not a file this code wrote.
-        f.extra::<()>()?;
-        det.state.check_scaler(f, det.cfg.standardize)?;
-        Ok(det)
-    }
 }
 
 impl OutlierAEGMM {
@@ -508,7 +494,17 @@ impl Registered for OutlierAEGMM {
     }
 
     fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        Self::load_file(f, device)
+        let cfg: AegmmConfig = f.config()?;
+        cfg.validate().map_err(|e| f.invalid(e))?;
+        runtime::weights::check_parameter_count(f, cfg.n_parameters())?;
+        let mut det = OutlierAEGMM::new(cfg, device).map_err(|e| f.invalid(e))?;
+        runtime::weights::load_into(f, &det.net.vs)?;
+        det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
+        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        // No extra state: anything but `null` is not a file this code wrote.
+        f.extra::<()>()?;
+        det.state.check_scaler(f, det.cfg.standardize)?;
+        Ok(det)
     }
 }
 

@@ -102,35 +102,6 @@ impl OutlierECOD {
         registered::load_as(path, device)
     }
 
-    fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        let cfg: EcodConfig = f.config()?;
-        let mut det = OutlierECOD::new(cfg, device).map_err(|e| f.invalid(e))?;
-        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
-        DetectorState::expect_no_mixture(f)?;
-        det.extra = f.extra()?;
-        if det.state.scaler.is_some() {
-            return Err(f.error("ECOD uses no standardization, but the file holds one"));
-        }
-        if !det.state.fitted {
-            f.expect_arrays(&[])?;
-            return Ok(det);
-        }
-        f.expect_arrays(&["sorted", "skew_sign"])?;
-        let (nf, n) = (det.cfg.n_features as u64, det.extra.n_train as u64);
-        if n == 0 {
-            return Err(f.error("a fitted ECOD detector with no training rows"));
-        }
-        det.sorted = f.f32s("sorted", Some(&[nf, n]))?;
-        det.skew_sign = f.f32s("skew_sign", Some(&[nf]))?;
-        if det.skew_sign.iter().any(|s| ![-1.0, 0.0, 1.0].contains(s)) {
-            return Err(f.error("skew_sign holds values other than -1, 0, 1"));
-        }
-        if det.sorted.chunks_exact(n as usize).any(|c| c.windows(2).any(|w| w[0] > w[1])) {
-            return Err(f.error("the stored training values are not sorted"));
-        }
-        Ok(det)
-    }
-
     /// The score of one row: the sum over features of the largest of the
     /// left tail, right tail and skewness-chosen tail, each `-ln P`.
     fn score_row(&self, row: &[f32]) -> f64 {
@@ -250,6 +221,31 @@ impl Registered for OutlierECOD {
     }
 
     fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        Self::load_file(f, device)
+        let cfg: EcodConfig = f.config()?;
+        let mut det = OutlierECOD::new(cfg, device).map_err(|e| f.invalid(e))?;
+        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        DetectorState::expect_no_mixture(f)?;
+        det.extra = f.extra()?;
+        if det.state.scaler.is_some() {
+            return Err(f.error("ECOD uses no standardization, but the file holds one"));
+        }
+        if !det.state.fitted {
+            f.expect_arrays(&[])?;
+            return Ok(det);
+        }
+        f.expect_arrays(&["sorted", "skew_sign"])?;
+        let (nf, n) = (det.cfg.n_features as u64, det.extra.n_train as u64);
+        if n == 0 {
+            return Err(f.error("a fitted ECOD detector with no training rows"));
+        }
+        det.sorted = f.f32s("sorted", Some(&[nf, n]))?;
+        det.skew_sign = f.f32s("skew_sign", Some(&[nf]))?;
+        if det.skew_sign.iter().any(|s| ![-1.0, 0.0, 1.0].contains(s)) {
+            return Err(f.error("skew_sign holds values other than -1, 0, 1"));
+        }
+        if det.sorted.chunks_exact(n as usize).any(|c| c.windows(2).any(|w| w[0] > w[1])) {
+            return Err(f.error("the stored training values are not sorted"));
+        }
+        Ok(det)
     }
 }

@@ -156,41 +156,6 @@ impl OutlierIForest {
     pub fn load(path: &Path, device: crate::Device) -> Result<Self> {
         registered::load_as(path, device)
     }
-
-    fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        let cfg: IForestConfig = f.config()?;
-        let mut det = OutlierIForest::new(cfg, device).map_err(|e| f.invalid(e))?;
-        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
-        DetectorState::expect_no_mixture(f)?;
-        det.extra = f.extra()?;
-        if det.state.scaler.is_some() {
-            return Err(f.error("IsolationForest uses no standardization, but the file holds one"));
-        }
-        if !det.state.fitted {
-            f.expect_arrays(&[])?;
-            return Ok(det);
-        }
-        f.expect_arrays(&ARRAYS)?;
-        let psi = det.extra.psi;
-        if psi == 0 || psi > det.cfg.max_samples {
-            return Err(f.error(format!("subsample size {psi} is outside 1..={}", det.cfg.max_samples)));
-        }
-        let offsets = f.u32s("tree_offsets", Some(&[det.cfg.n_trees as u64 + 1]))?;
-        let nodes = offsets.last().map_or(0, |&n| n as u64);
-        let shape = [nodes];
-        let stored = Forest::with_nodes(
-            offsets,
-            f.u32s("feature", Some(&shape))?,
-            f.f32s("threshold", Some(&shape))?,
-            f.u32s("left", Some(&shape))?,
-            f.u32s("right", Some(&shape))?,
-            f.u32s("size", Some(&shape))?,
-        );
-        let limit = det.cfg.depth_limit(psi);
-        det.forest = Forest::from_arrays(stored, det.cfg.n_trees, det.cfg.n_features, psi, limit)
-            .map_err(|reason| f.error(format!("invalid forest: {reason}")))?;
-        Ok(det)
-    }
 }
 
 impl Detector for OutlierIForest {
@@ -293,6 +258,37 @@ impl Registered for OutlierIForest {
     }
 
     fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        Self::load_file(f, device)
+        let cfg: IForestConfig = f.config()?;
+        let mut det = OutlierIForest::new(cfg, device).map_err(|e| f.invalid(e))?;
+        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        DetectorState::expect_no_mixture(f)?;
+        det.extra = f.extra()?;
+        if det.state.scaler.is_some() {
+            return Err(f.error("IsolationForest uses no standardization, but the file holds one"));
+        }
+        if !det.state.fitted {
+            f.expect_arrays(&[])?;
+            return Ok(det);
+        }
+        f.expect_arrays(&ARRAYS)?;
+        let psi = det.extra.psi;
+        if psi == 0 || psi > det.cfg.max_samples {
+            return Err(f.error(format!("subsample size {psi} is outside 1..={}", det.cfg.max_samples)));
+        }
+        let offsets = f.u32s("tree_offsets", Some(&[det.cfg.n_trees as u64 + 1]))?;
+        let nodes = offsets.last().map_or(0, |&n| n as u64);
+        let shape = [nodes];
+        let stored = Forest::with_nodes(
+            offsets,
+            f.u32s("feature", Some(&shape))?,
+            f.f32s("threshold", Some(&shape))?,
+            f.u32s("left", Some(&shape))?,
+            f.u32s("right", Some(&shape))?,
+            f.u32s("size", Some(&shape))?,
+        );
+        let limit = det.cfg.depth_limit(psi);
+        det.forest = Forest::from_arrays(stored, det.cfg.n_trees, det.cfg.n_features, psi, limit)
+            .map_err(|reason| f.error(format!("invalid forest: {reason}")))?;
+        Ok(det)
     }
 }

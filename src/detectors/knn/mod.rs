@@ -159,37 +159,6 @@ impl OutlierKNN {
         self.stored = Some(StoredRows { t32, tn32, t64 });
         Ok(())
     }
-
-    fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        let cfg: KnnConfig = f.config()?;
-        let mut det = OutlierKNN::new(cfg, device).map_err(|e| f.invalid(e))?;
-        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
-        DetectorState::expect_no_mixture(f)?;
-        det.state.check_scaler(f, det.cfg.standardize)?;
-        det.extra = f.extra()?;
-        if !det.state.fitted {
-            f.expect_arrays(&[])?;
-            return Ok(det);
-        }
-        f.expect_arrays(&["train_rows"])?;
-        let shape = &f.entry("train_rows")?.shape;
-        let m = det.extra.n_stored;
-        if shape.len() != 2 || shape[1] != det.cfg.n_features as u64 || shape[0] != m as u64 {
-            return Err(f.error(format!(
-                "train_rows has shape {shape:?}; the detector has {m} rows of {} features",
-                det.cfg.n_features
-            )));
-        }
-        if m < det.cfg.k || det.extra.n_seen < m {
-            return Err(f.error(format!("{m} stored rows for k = {} ({} seen)", det.cfg.k, det.extra.n_seen)));
-        }
-        if det.cfg.max_train_rows.is_some_and(|cap| m > cap) {
-            return Err(f.error(format!("{m} stored rows exceed max_train_rows")));
-        }
-        det.rows = f.f32s("train_rows", None)?;
-        det.upload().map_err(|e| f.invalid(e))?;
-        Ok(det)
-    }
 }
 
 /// The k smallest distances from each row of a query block to the stored
@@ -504,6 +473,33 @@ impl Registered for OutlierKNN {
     }
 
     fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        Self::load_file(f, device)
+        let cfg: KnnConfig = f.config()?;
+        let mut det = OutlierKNN::new(cfg, device).map_err(|e| f.invalid(e))?;
+        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        DetectorState::expect_no_mixture(f)?;
+        det.state.check_scaler(f, det.cfg.standardize)?;
+        det.extra = f.extra()?;
+        if !det.state.fitted {
+            f.expect_arrays(&[])?;
+            return Ok(det);
+        }
+        f.expect_arrays(&["train_rows"])?;
+        let shape = &f.entry("train_rows")?.shape;
+        let m = det.extra.n_stored;
+        if shape.len() != 2 || shape[1] != det.cfg.n_features as u64 || shape[0] != m as u64 {
+            return Err(f.error(format!(
+                "train_rows has shape {shape:?}; the detector has {m} rows of {} features",
+                det.cfg.n_features
+            )));
+        }
+        if m < det.cfg.k || det.extra.n_seen < m {
+            return Err(f.error(format!("{m} stored rows for k = {} ({} seen)", det.cfg.k, det.extra.n_seen)));
+        }
+        if det.cfg.max_train_rows.is_some_and(|cap| m > cap) {
+            return Err(f.error(format!("{m} stored rows exceed max_train_rows")));
+        }
+        det.rows = f.f32s("train_rows", None)?;
+        det.upload().map_err(|e| f.invalid(e))?;
+        Ok(det)
     }
 }

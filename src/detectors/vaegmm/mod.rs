@@ -349,20 +349,6 @@ impl OutlierVAEGMM {
         registered::load_as(path, device)
     }
 
-    fn load_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        let cfg: VaegmmConfig = f.config()?;
-        cfg.validate().map_err(|e| f.invalid(e))?;
-        runtime::weights::check_parameter_count(f, cfg.n_parameters())?;
-        let mut det = OutlierVAEGMM::new(cfg, device).map_err(|e| f.invalid(e))?;
-        runtime::weights::load_into(f, &det.net.vs)?;
-        det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
-        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
-        // No extra state: anything but `null` is not a file this code wrote.
-        f.extra::<()>()?;
-        det.state.check_scaler(f, det.cfg.standardize)?;
-        Ok(det)
-    }
-
     /// Per-feature likelihood std as a `[1, F]` tensor.
     fn elbo_std(&self, x: &Tensor) -> Tensor {
         let f = self.cfg.n_features as i64;
@@ -511,7 +497,17 @@ impl Registered for OutlierVAEGMM {
     }
 
     fn from_file(f: &persist::DetectorFile, device: crate::Device) -> Result<Self> {
-        Self::load_file(f, device)
+        let cfg: VaegmmConfig = f.config()?;
+        cfg.validate().map_err(|e| f.invalid(e))?;
+        runtime::weights::check_parameter_count(f, cfg.n_parameters())?;
+        let mut det = OutlierVAEGMM::new(cfg, device).map_err(|e| f.invalid(e))?;
+        runtime::weights::load_into(f, &det.net.vs)?;
+        det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
+        det.state = DetectorState::from_file(f, det.cfg.n_features)?;
+        // No extra state: anything but `null` is not a file this code wrote.
+        f.extra::<()>()?;
+        det.state.check_scaler(f, det.cfg.standardize)?;
+        Ok(det)
     }
 }
 
