@@ -55,7 +55,7 @@ fn train_epoch(c: &mut Criterion) {
         g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(2));
         for (name, kind) in KINDS {
             let mut det = detector(kind, dev);
-            let cfg = FitConfig { epochs: 1, batch_size: 1024, ..Default::default() };
+            let cfg = FitConfig { epochs: Some(1), batch_size: 1024, ..Default::default() };
             g.bench_function(name, |b| b.iter(|| det.fit(x.view(), &cfg).unwrap()));
         }
         g.finish();
@@ -71,7 +71,7 @@ fn score(c: &mut Criterion) {
             let mut det = detector(kind, dev);
             det.fit(
                 x.slice(ndarray::s![..20_000, ..]),
-                &FitConfig { epochs: 1, batch_size: 1024, ..Default::default() },
+                &FitConfig { epochs: Some(1), batch_size: 1024, ..Default::default() },
             )
             .unwrap();
             for n in [10_000usize, 100_000, 1_000_000] {

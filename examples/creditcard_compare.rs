@@ -169,12 +169,12 @@ fn run() -> Result<()> {
     let s = split(&args)?;
 
     let mut fit = tutorial_fit_config(args.seed);
-    fit.epochs = args.epochs.unwrap_or(fit.epochs);
+    fit.epochs = args.epochs.or(fit.epochs);
     fit.batch_size = args.batch_size.unwrap_or(fit.batch_size);
     fit.verbose = !args.quiet;
     let (x_over, y_over) = random_oversample(s.x_train.view(), &s.y_train, 1.0, args.seed)?;
     let ae_fit = FitConfig {
-        epochs: args.epochs.unwrap_or(30),
+        epochs: Some(args.epochs.unwrap_or(30)),
         batch_size: 256,
         seed: args.seed,
         verbose: !args.quiet,

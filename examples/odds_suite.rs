@@ -18,7 +18,7 @@
 //!
 //!     cargo run --release --example odds_suite -- [--mode clean|contaminated|both]
 //!         [--seeds 1,2,3] [--data DIR] [--tables cardio,letter] [--detectors knn,iforest]
-//!         [--min-steps N] [--val-split F]   (training-budget experiments)
+//!         [--epochs N | --step-budget N] [--val-split F]   (training-length experiments)
 //!
 //! Time on 2 CPU cores: about 10 minutes for both modes, dominated by the
 //! three network detectors on mnist and satellite.
@@ -51,10 +51,13 @@ struct Args {
     /// Comma-separated detector names [default: every registered detector].
     #[arg(long)]
     detectors: Option<String>,
-    /// Train the network detectors for at least this many optimizer steps
-    /// (epochs raised to reach it; for experiments with training budgets).
-    #[arg(long, default_value_t = 0)]
-    min_steps: usize,
+    /// Train the network detectors for this many epochs on every table
+    /// [default: the library's, from the step budget].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Optimizer steps when --epochs is not given [default: the library's].
+    #[arg(long)]
+    step_budget: Option<usize>,
     /// Folder for the plots (one grouped bar chart per protocol).
     #[arg(long, default_value = "out")]
     out: PathBuf,
@@ -100,8 +103,8 @@ fn run_one(
     let t = Instant::now();
     let mut det = entry.build(xtr.ncols(), None, Device::Cpu)?;
     let mut fc = FitConfig { seed, verbose: false, ..Default::default() };
-    let per_epoch = xtr.nrows().div_ceil(fc.batch_size).max(1);
-    fc.epochs = fc.epochs.max(args.min_steps.div_ceil(per_epoch));
+    fc.epochs = args.epochs;
+    fc.step_budget = args.step_budget.unwrap_or(fc.step_budget);
     if let Some(v) = args.val_split {
         fc.validation_split = v;
         fc.early_stopping = Some(EarlyStopping { patience: 10, ..Default::default() });

@@ -30,7 +30,7 @@ fn main() -> Result<()> {
     let x_train = data(1, 10_000, false);
     let mut det = OutlierAE::new(AeConfig::symmetric(12, &[32, 16], 3, Activation::Tanh), Device::Cpu)?;
     let report =
-        det.fit(x_train.view(), &FitConfig { epochs: 10, batch_size: 128, verbose: true, ..Default::default() })?;
+        det.fit(x_train.view(), &FitConfig { epochs: Some(10), batch_size: 128, verbose: true, ..Default::default() })?;
     println!(
         "trained {} epochs in {:.2} s, final loss {:.4}",
         report.epochs.len(),

@@ -33,7 +33,10 @@ fn main() -> Result<()> {
         _ => None,
     };
     let mut det = entry.build(f, cfg, Device::Cpu)?;
-    det.fit(x.slice(ndarray::s![..50_000, ..]), &FitConfig { epochs: 1, batch_size: 1024, ..Default::default() })?;
+    det.fit(
+        x.slice(ndarray::s![..50_000, ..]),
+        &FitConfig { epochs: Some(1), batch_size: 1024, ..Default::default() },
+    )?;
     let input_mib = (n * f * 4) as f64 / (1 << 20) as f64;
     let before = vm_hwm_mib();
     let t = std::time::Instant::now();

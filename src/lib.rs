@@ -8,7 +8,7 @@
 //! # fn main() -> oddity::Result<()> {
 //! let x_train = ndarray::Array2::<f32>::zeros((1000, 18)); // inliers only
 //! let mut det = OutlierAEGMM::new(AegmmConfig::new(18), Device::Cpu)?;
-//! det.fit(x_train.view(), &FitConfig { epochs: 50, batch_size: 1024, ..Default::default() })?;
+//! det.fit(x_train.view(), &FitConfig { epochs: Some(50), batch_size: 1024, ..Default::default() })?;
 //! det.infer_threshold(x_train.view(), 95.0)?;
 //! let pred = det.predict(x_train.view(), &PredictConfig::default())?;
 //! println!("{} outliers", pred.is_outlier.count());
@@ -44,9 +44,9 @@ pub mod datasets;
 pub use detectors::registry;
 pub use detectors::{
     load_any, AeConfig, AegmmConfig, Detector, DetectorKind, DetectorState, EcodConfig, ElboStd, FeatureScore,
-    GmmSettings, IForestConfig, KnnConfig, KnnMethod, Meta, OutlierAE, OutlierAEGMM, OutlierECOD, OutlierFlags,
-    OutlierIForest, OutlierKNN, OutlierType, OutlierVAEGMM, PredictConfig, Prediction, Registered, Scores,
-    VaegmmConfig,
+    GmmSettings, IForestConfig, KnnConfig, KnnMethod, Meta, MixtureScore, OutlierAE, OutlierAEGMM, OutlierECOD,
+    OutlierFlags, OutlierIForest, OutlierKNN, OutlierType, OutlierVAEGMM, PredictConfig, Prediction, Registered,
+    Scores, VaegmmConfig,
 };
 pub use device::Device;
 pub use error::{OddityError, Result};

@@ -25,6 +25,8 @@ pub mod bounds {
     pub const MAX_SAMPLES: usize = 1 << 10;
     /// libtorch threads a fit may ask for.
     pub const MAX_THREADS: usize = 1 << 10;
+    /// Optimizer steps a step budget may ask for.
+    pub const MAX_STEPS: usize = 1 << 30;
 }
 
 /// Checks a size against its bound: at least 1 and at most `max`.

@@ -9,7 +9,7 @@ use oddity::eval::metrics::roc_auc;
 use oddity::*;
 
 fn small_cfg() -> FitConfig {
-    FitConfig { epochs: 3, batch_size: 128, ..Default::default() }
+    FitConfig { epochs: Some(3), batch_size: 128, ..Default::default() }
 }
 
 fn fitted(standardize: bool) -> OutlierAE {
@@ -268,8 +268,11 @@ fn scores_do_not_depend_on_batch_size() {
 fn finds_injected_outliers() {
     let f = 12;
     let mut det = OutlierAE::new(AeConfig::symmetric(f, &[24, 12], 3, Activation::Tanh), Device::Cpu).unwrap();
-    det.fit(common::inliers(20, 8000, f).view(), &FitConfig { epochs: 15, batch_size: 128, ..Default::default() })
-        .unwrap();
+    det.fit(
+        common::inliers(20, 8000, f).view(),
+        &FitConfig { epochs: Some(15), batch_size: 128, ..Default::default() },
+    )
+    .unwrap();
     let (x, y) = common::mixed(21, 1000, 50, f);
     let auc = roc_auc(&y, &common::f64s(&det.score(x.view()).unwrap().instance)).unwrap();
     assert!(auc > 0.99, "ROC AUC {auc}");
@@ -280,7 +283,7 @@ fn early_stopping_with_validation_split() {
     let x = common::inliers(9, 1000, 6);
     let mut det = OutlierAE::new(AeConfig::symmetric(6, &[8], 3, Activation::Tanh), Device::Cpu).unwrap();
     let cfg = FitConfig {
-        epochs: 200,
+        epochs: Some(200),
         validation_split: 0.2,
         learning_rate: 0.05,
         early_stopping: Some(EarlyStopping { patience: 2, min_delta: 1e-3, restore_best_weights: true }),

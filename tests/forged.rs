@@ -414,7 +414,7 @@ fn exercise(d: &mut dyn Detector, x: &Array2<f32>) -> std::result::Result<(), St
 const F: usize = 5;
 
 fn fit_cfg() -> FitConfig {
-    FitConfig { epochs: 2, batch_size: 64, ..Default::default() }
+    FitConfig { epochs: Some(2), batch_size: 64, ..Default::default() }
 }
 
 /// Every registered detector with its default config, plus the AE with the
@@ -1234,7 +1234,7 @@ fn hostile_configs_are_typed_errors() {
     let started = Instant::now();
     let w = Watchdog::new("hostile_configs_are_typed_errors");
     let x = common::inliers(1, 300, F);
-    let quick = FitConfig { epochs: 1, batch_size: 64, ..Default::default() };
+    let quick = FitConfig { epochs: Some(1), batch_size: 64, ..Default::default() };
     let mut must = Tally::default();
     let mut may = Tally::default();
     // (label, kind, config, fit config, must be an error)
@@ -1319,7 +1319,7 @@ fn hostile_configs_are_typed_errors() {
                 FitConfig { optimizer: Optimizer::RmsProp { alpha: -1.0, eps: 1e-7, momentum: 0.0 }, ..quick.clone() },
             ),
             ("batch_size 0", FitConfig { batch_size: 0, ..quick.clone() }),
-            ("batch_size 0, epochs 0", FitConfig { batch_size: 0, epochs: 0, ..quick.clone() }),
+            ("batch_size 0, epochs 0", FitConfig { batch_size: 0, epochs: Some(0), ..quick.clone() }),
             ("learning_rate -1", FitConfig { learning_rate: -1.0, ..quick.clone() }),
             ("learning_rate 0", FitConfig { learning_rate: 0.0, ..quick.clone() }),
             ("learning_rate NaN", FitConfig { learning_rate: f64::NAN, ..quick.clone() }),
@@ -1342,7 +1342,7 @@ fn hostile_configs_are_typed_errors() {
         }
         // Extreme but legal fit settings: no panic, no hang, no NaN.
         let odd_fits: Vec<(&str, FitConfig)> = vec![
-            ("epochs 0", FitConfig { epochs: 0, ..quick.clone() }),
+            ("epochs 0", FitConfig { epochs: Some(0), ..quick.clone() }),
             ("batch_size usize::MAX", FitConfig { batch_size: usize::MAX, ..quick.clone() }),
             ("learning_rate 1e30", FitConfig { learning_rate: 1e30, ..quick.clone() }),
             (

@@ -8,7 +8,7 @@ use oddity::*;
 use tch::{Kind, Tensor};
 
 fn fit_cfg(epochs: usize) -> FitConfig {
-    FitConfig { epochs, batch_size: 256, ..Default::default() }
+    FitConfig { epochs: Some(epochs), batch_size: 256, ..Default::default() }
 }
 
 /// Rows (x, x'): (3,4)/(0,4): |x-x'| = 3, |x| = 5 -> relative 0.6; cos = 16 / (5*4) = 0.8;
@@ -74,7 +74,8 @@ fn changed_everywhere(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) {
 #[test]
 fn gradients_reach_every_parameter() {
     let x = common::inliers(1, 256, 8);
-    let one_step = |lr: f64| FitConfig { epochs: 1, batch_size: 256, learning_rate: lr, seed: 4, ..Default::default() };
+    let one_step =
+        |lr: f64| FitConfig { epochs: Some(1), batch_size: 256, learning_rate: lr, seed: 4, ..Default::default() };
     let mut a = OutlierAEGMM::new(AegmmConfig::new(8), Device::Cpu).unwrap();
     let mut b = OutlierAEGMM::new(AegmmConfig::new(8), Device::Cpu).unwrap();
     a.fit(x.view(), &one_step(1e-3)).unwrap();

@@ -19,25 +19,30 @@ fn optimizers() -> Vec<(Optimizer, f64)> {
 fn every_optimizer_trains_every_detector() {
     let x = common::inliers(1, 2048, 6);
     for (opt, lr) in optimizers() {
-        let cfg =
-            FitConfig { epochs: 4, batch_size: 128, learning_rate: lr, optimizer: opt.clone(), ..Default::default() };
+        let cfg = FitConfig {
+            epochs: Some(4),
+            batch_size: 128,
+            learning_rate: lr,
+            optimizer: opt.clone(),
+            ..Default::default()
+        };
         let mut ae = OutlierAE::new(AeConfig::symmetric(6, &[8], 3, Activation::Tanh), Device::Cpu).unwrap();
         let mut aegmm = OutlierAEGMM::new(AegmmConfig::new(6), Device::Cpu).unwrap();
         let mut vaegmm = OutlierVAEGMM::new(VaegmmConfig::new(6), Device::Cpu).unwrap();
         let untrained = [
             {
                 let mut d = OutlierAE::new(AeConfig::symmetric(6, &[8], 3, Activation::Tanh), Device::Cpu).unwrap();
-                d.fit(x.view(), &FitConfig { epochs: 0, ..cfg.clone() }).unwrap();
+                d.fit(x.view(), &FitConfig { epochs: Some(0), ..cfg.clone() }).unwrap();
                 d.parameters()
             },
             {
                 let mut d = OutlierAEGMM::new(AegmmConfig::new(6), Device::Cpu).unwrap();
-                d.fit(x.view(), &FitConfig { epochs: 0, ..cfg.clone() }).unwrap();
+                d.fit(x.view(), &FitConfig { epochs: Some(0), ..cfg.clone() }).unwrap();
                 d.parameters()
             },
             {
                 let mut d = OutlierVAEGMM::new(VaegmmConfig::new(6), Device::Cpu).unwrap();
-                d.fit(x.view(), &FitConfig { epochs: 0, ..cfg.clone() }).unwrap();
+                d.fit(x.view(), &FitConfig { epochs: Some(0), ..cfg.clone() }).unwrap();
                 d.parameters()
             },
         ];

@@ -13,7 +13,7 @@ fn trained(kind: &str) -> Box<dyn Detector> {
     let f = 6;
     let x = common::inliers(1, 600, f);
     let mut d = registry::get(kind).unwrap().build(f, None, Device::Cpu).unwrap();
-    d.fit(x.view(), &FitConfig { epochs: 2, batch_size: 128, ..Default::default() }).unwrap();
+    d.fit(x.view(), &FitConfig { epochs: Some(2), batch_size: 128, ..Default::default() }).unwrap();
     d.infer_threshold(x.view(), 95.0).unwrap();
     d
 }

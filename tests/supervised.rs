@@ -63,7 +63,7 @@ fn labelled(seed: u64, n: usize) -> (Array2<f32>, Vec<bool>) {
 }
 
 fn fit_cfg(seed: u64) -> FitConfig {
-    FitConfig { epochs: 20, batch_size: 256, learning_rate: 3e-3, ..tutorial_fit_config(seed) }
+    FitConfig { epochs: Some(20), batch_size: 256, learning_rate: 3e-3, ..tutorial_fit_config(seed) }
 }
 
 fn trained(weights: ClassWeights, seed: u64) -> (BaselineClassifier, ClassifierReport) {
@@ -80,7 +80,7 @@ fn output_bias_starts_at_log_odds_of_the_training_labels() {
     let (x, y) = labelled(1, 400);
     let cfg = ClassifierConfig { standardize: false, ..ClassifierConfig::new(6) };
     let mut clf = BaselineClassifier::new(cfg, Device::Cpu).unwrap();
-    let r = clf.fit(x.view(), &y, x.view(), &y, &FitConfig { epochs: 0, ..Default::default() }).unwrap();
+    let r = clf.fit(x.view(), &y, x.view(), &y, &FitConfig { epochs: Some(0), ..Default::default() }).unwrap();
     assert_abs_diff_eq!(r.initial_bias, (20.0f64 / 380.0).ln(), epsilon = 1e-12);
     // A zero row reaches the output through relu(0) = 0: only the bias is left.
     let zero = Array2::<f32>::zeros((1, 6));
@@ -113,7 +113,7 @@ fn early_stopping_stops_on_a_flat_auprc() {
     let (x, y) = labelled(1, 1000);
     let mut clf = BaselineClassifier::new(ClassifierConfig::new(6), Device::Cpu).unwrap();
     let mut cfg = fit_cfg(0);
-    cfg.epochs = 200;
+    cfg.epochs = Some(200);
     cfg.early_stopping = Some(EarlyStopping { patience: 2, min_delta: 0.5, restore_best_weights: true });
     let r = clf.fit(x.view(), &y, x.view(), &y, &cfg).unwrap();
     // No epoch beats the first by 0.5 AUPRC: stop after 1 + patience epochs.
@@ -137,7 +137,7 @@ fn bad_input_is_a_typed_error() {
     let (x, y) = labelled(1, 200);
     let mut clf = BaselineClassifier::new(ClassifierConfig::new(6), Device::Cpu).unwrap();
     assert!(matches!(clf.predict_proba(x.view()), Err(OddityError::NotFitted(_))));
-    let cfg = FitConfig { epochs: 1, ..Default::default() };
+    let cfg = FitConfig { epochs: Some(1), ..Default::default() };
     let one_class = vec![false; 200];
     for (yt, yv) in [(&one_class, &y), (&y, &one_class)] {
         let e = clf.fit(x.view(), yt, x.view(), yv, &cfg);

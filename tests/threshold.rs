@@ -112,7 +112,7 @@ fn contamination_is_the_complementary_percentile() {
 
 fn fitted_ae() -> OutlierAE {
     let mut det = OutlierAE::new(AeConfig::symmetric(6, &[8], 3, Activation::Tanh), Device::Cpu).unwrap();
-    det.fit(common::inliers(1, 512, 6).view(), &FitConfig { epochs: 3, batch_size: 128, ..Default::default() })
+    det.fit(common::inliers(1, 512, 6).view(), &FitConfig { epochs: Some(3), batch_size: 128, ..Default::default() })
         .unwrap();
     det
 }

@@ -121,7 +121,7 @@ impl ClassifierConfig {
 /// best weights restored.
 pub fn tutorial_fit_config(seed: u64) -> FitConfig {
     FitConfig {
-        epochs: 100,
+        epochs: Some(100),
         batch_size: 2048,
         seed,
         early_stopping: Some(EarlyStopping { patience: 10, min_delta: 0.0, restore_best_weights: true }),

@@ -74,14 +74,25 @@ impl Default for EarlyStopping {
 }
 
 /// How to train. Every field has a default; change what you need:
-/// `FitConfig { epochs: 50, batch_size: 1024, ..Default::default() }`.
+/// `FitConfig { epochs: Some(50), batch_size: 1024, ..Default::default() }`.
+///
+/// How long to train, by default, follows the table: `epochs` unset means
+/// enough epochs for `step_budget` optimizer steps (see
+/// [`FitConfig::epochs_for`] and docs/defaults.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FitConfig {
-    /// Passes over the training data. 0 trains nothing: the detector keeps its
-    /// seeded initial weights (GMM detectors still fit their mixture), which
-    /// gives the "untrained network" baseline.
-    pub epochs: usize,
+    /// Passes over the training data; `None` (the default): as many as
+    /// `step_budget` optimizer steps take on the table at hand. `Some(0)`
+    /// trains nothing: the detector keeps its seeded initial weights (GMM
+    /// detectors still fit their mixture), which gives the "untrained
+    /// network" baseline.
+    pub epochs: Option<usize>,
+    /// Optimizer steps to train for when `epochs` is unset. A fixed epoch
+    /// count gives a 350-row table ~20 steps and a million-row table ~80,000;
+    /// Adam at these learning rates settles these small networks in a few
+    /// thousand steps whatever the table (docs/defaults.md).
+    pub step_budget: usize,
     /// Rows per optimisation step; the last, shorter batch is kept.
     pub batch_size: usize,
     /// Optimizer learning rate.
@@ -111,7 +122,8 @@ pub struct FitConfig {
 impl Default for FitConfig {
     fn default() -> Self {
         FitConfig {
-            epochs: 20,
+            epochs: None,
+            step_budget: DEFAULT_STEP_BUDGET,
             batch_size: 256,
             learning_rate: 1e-3,
             optimizer: Optimizer::default(),
@@ -126,10 +138,21 @@ impl Default for FitConfig {
     }
 }
 
+/// [`FitConfig::step_budget`]'s default (docs/defaults.md).
+pub const DEFAULT_STEP_BUDGET: usize = 3_000;
+
 impl FitConfig {
+    /// Epochs a fit on `n_train` rows runs: `epochs` when set, else the
+    /// fewest whole epochs that reach `step_budget` steps (at least one).
+    pub fn epochs_for(&self, n_train: usize) -> usize {
+        let per_epoch = n_train.div_ceil(self.batch_size.min(n_train).max(1)).max(1);
+        self.epochs.unwrap_or_else(|| self.step_budget.div_ceil(per_epoch).max(1))
+    }
+
     /// Checks every field; called by `fit` before any work.
     pub fn validate(&self) -> Result<()> {
         check_batch_size("batch_size", self.batch_size)?;
+        crate::validate::check_size("step_budget", self.step_budget, crate::validate::bounds::MAX_STEPS)?;
         check_positive("learning_rate", self.learning_rate)?;
         if !(0.0..1.0).contains(&self.validation_split) {
             return Err(OddityError::param("validation_split", format!("{} is outside [0, 1)", self.validation_split)));
@@ -165,6 +188,15 @@ pub struct EpochStats {
 pub struct TrainReport {
     /// Per-epoch loss and time.
     pub epochs: Vec<EpochStats>,
+    /// Epochs the fit set out to run (fewer ran if it stopped early).
+    #[serde(default)]
+    pub planned_epochs: usize,
+    /// Whether `planned_epochs` came from the step budget (`epochs` unset).
+    #[serde(default)]
+    pub from_budget: bool,
+    /// Optimizer steps taken.
+    #[serde(default)]
+    pub steps: usize,
     /// The epoch whose weights the detector keeps (1-based).
     pub best_epoch: usize,
     /// Training ended before `epochs` because of early stopping.
@@ -192,6 +224,9 @@ impl TrainReport {
     pub fn without_training(n_train: usize, train_seconds: f64, note: impl Into<String>) -> Self {
         TrainReport {
             epochs: Vec::new(),
+            planned_epochs: 0,
+            from_budget: false,
+            steps: 0,
             best_epoch: 0,
             stopped_early: false,
             n_train,

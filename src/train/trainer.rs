@@ -175,18 +175,25 @@ pub(crate) fn train_monitored(
     let steps = n.div_ceil(bs);
     let mut opt = crate::train::optim::Optim::new(vs, cfg)?;
     let mut shuffle_rng = rng::rng(cfg.seed, rng::STREAM_SHUFFLE);
-    let (pb, lines) = progress(cfg, label, (cfg.epochs * steps) as u64);
+    let epochs = cfg.epochs_for(n);
+    let (pb, lines) = progress(cfg, label, epochs.saturating_mul(steps) as u64);
 
-    let mut report = TrainReport { n_train: n, n_val: x_val.map_or(0, |v| v.size()[0] as usize), ..Default::default() };
+    let mut report = TrainReport {
+        n_train: n,
+        n_val: x_val.map_or(0, |v| v.size()[0] as usize),
+        planned_epochs: epochs,
+        from_budget: cfg.epochs.is_none(),
+        ..Default::default()
+    };
     let mut best = f64::INFINITY;
     let mut best_snap: Option<HashMap<String, Tensor>> = None;
     let mut since_best = 0usize;
     let restore_best = cfg.early_stopping.as_ref().is_some_and(|e| e.restore_best_weights);
-    if cfg.epochs == 0 {
+    if epochs == 0 {
         return Ok(report);
     }
 
-    for epoch in 1..=cfg.epochs {
+    for epoch in 1..=epochs {
         let t0 = Instant::now();
         let order = if cfg.shuffle {
             Some(Tensor::from_slice(&rng::permutation(&mut shuffle_rng, n)).to_device(device))
@@ -207,6 +214,7 @@ pub(crate) fn train_monitored(
                 opt.clip_grad_norm(c);
             }
             opt.step();
+            report.steps += 1;
             total += loss.detach().to_kind(Kind::Double) * len as f64;
             pb.inc(1);
         }
@@ -226,8 +234,8 @@ pub(crate) fn train_monitored(
         let seconds = t0.elapsed().as_secs_f64();
         report.epochs.push(EpochStats { epoch, train_loss, val_loss, seconds });
         let mut msg = match val_loss {
-            Some(v) => format!("epoch {epoch}/{} loss {train_loss:.5} val {v:.5} ({seconds:.2}s)", cfg.epochs),
-            None => format!("epoch {epoch}/{} loss {train_loss:.5} ({seconds:.2}s)", cfg.epochs),
+            Some(v) => format!("epoch {epoch}/{epochs} loss {train_loss:.5} val {v:.5} ({seconds:.2}s)"),
+            None => format!("epoch {epoch}/{epochs} loss {train_loss:.5} ({seconds:.2}s)"),
         };
         if let Some((w, _)) = watched {
             msg.push_str(&format!(" monitor {w:.5}"));

@@ -32,9 +32,14 @@ pub(crate) struct FitArgs {
     /// TOML (by extension) or JSON file with optional `detector` and `fit` sections.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Passes over the training data [default: 20, or the config file's].
+    /// Passes over the training data [default: the config file's, else
+    /// enough for the step budget].
     #[arg(long, value_name = "N")]
     epochs: Option<usize>,
+    /// Optimizer steps to train for when no epoch count is set [default: 3000,
+    /// or the config file's].
+    #[arg(long, value_name = "N")]
+    step_budget: Option<usize>,
     /// Rows per optimisation step [default: 256, or the config file's].
     #[arg(long, value_name = "N")]
     batch_size: Option<usize>,
@@ -82,13 +87,14 @@ pub(crate) fn fit(a: FitArgs) -> Result<()> {
         (_, e) => e,
     })?;
     let mut fc = c.fit.unwrap_or_default();
-    fc.epochs = a.epochs.unwrap_or(fc.epochs);
+    fc.epochs = a.epochs.or(fc.epochs);
+    fc.step_budget = a.step_budget.unwrap_or(fc.step_budget);
     fc.batch_size = a.batch_size.unwrap_or(fc.batch_size);
     fc.learning_rate = a.learning_rate.unwrap_or(fc.learning_rate);
     fc.seed = a.seed.unwrap_or(fc.seed);
     fc.validation_split = a.validation_split.unwrap_or(fc.validation_split);
     fc.verbose = !a.quiet;
-    if fc.epochs == 0 {
+    if fc.epochs == Some(0) {
         return Err(OddityError::param(
             "epochs (--epochs, or [fit] epochs of --config)",
             "0 trains nothing: the detector would be saved with its initial weights (use at least 1; KNN, iforest and ecod ignore it)",
@@ -194,11 +200,12 @@ fn fit_summary(name: &str, dim: &(usize, usize), r: &TrainReport, out: &Path) ->
     let loss = r.final_loss().map_or_else(|| "n/a".to_string(), |l| format!("{l:.6}"));
     let val = r.epochs.last().and_then(|e| e.val_loss).map(|v| format!(", val loss {v:.6}")).unwrap_or_default();
     format!(
-        "fitted {} on {} rows x {} features ({} epochs{}, {:.2} s, final loss {loss}{val}); saved {}",
+        "fitted {} on {} rows x {} features ({} epochs{}{}, {:.2} s, final loss {loss}{val}); saved {}",
         name,
         dim.0,
         dim.1,
         r.epochs.len(),
+        if r.from_budget { format!(" = {} steps, from the step budget", r.steps) } else { String::new() },
         if r.stopped_early { " (stopped early)" } else { "" },
         r.train_seconds,
         out.display()

@@ -58,6 +58,9 @@ pub(crate) fn info(a: InfoArgs) -> Result<()> {
             let r: TrainReport = serde_json::from_str(s).map_err(|e| bad("training report", e))?;
             json!({
                 "epochs": r.epochs.len(),
+                "planned_epochs": r.planned_epochs,
+                "epochs_from_step_budget": r.from_budget,
+                "steps": r.steps,
                 "best_epoch": r.best_epoch,
                 "stopped_early": r.stopped_early,
                 "n_train": r.n_train,

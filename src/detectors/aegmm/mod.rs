@@ -10,7 +10,7 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::mixture::{self as gc, GmmSettings};
+use super::mixture::{self as gc, GmmSettings, MixtureScore, ResidualNll, Residuals};
 use super::registered::{self, Registered};
 use super::runtime::{self, DetectorState};
 use crate::detectors::api::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
@@ -37,6 +37,10 @@ pub struct AegmmConfig {
     pub gmm: GmmSettings,
     /// Standardize inputs with mean/std fitted on the training inliers.
     pub standardize: bool,
+    /// What the instance score measures; files written before this option
+    /// existed read as [`MixtureScore::Energy`].
+    #[serde(default)]
+    pub score: MixtureScore,
 }
 
 impl AegmmConfig {
@@ -51,6 +55,24 @@ impl AegmmConfig {
             recon: ReconFeatures::default(),
             gmm: GmmSettings::default(),
             standardize: true,
+            score: MixtureScore::Energy,
+        }
+    }
+
+    /// The default for a table of `n_features` columns (the CLI's and the
+    /// registry's): the AE's widths (tanh layers of 2n and n units, at least
+    /// 8 and 4, capped at 1,024 and 512), a linear code of n/4 units (at least
+    /// 2, at most 256) as DAGMM's, mirrored decoder, DAGMM's mixture and loss
+    /// weights, scored by [`MixtureScore::Likelihood`]. Why each part: see
+    /// docs/defaults.md.
+    pub fn default_for(n_features: usize) -> Self {
+        let n = n_features;
+        let (h1, h2, code) = ((2 * n).clamp(8, 1024), n.clamp(4, 512), (n / 4).clamp(2, 256));
+        AegmmConfig {
+            encoder: layers(&[h1, h2, code], Activation::Tanh, Activation::Linear),
+            decoder: layers(&[h2, h1, n], Activation::Tanh, Activation::Linear),
+            score: MixtureScore::Likelihood,
+            ..AegmmConfig::new(n)
         }
     }
 
@@ -159,15 +181,17 @@ impl ScoringCoder {
 struct Scoring {
     coder: ScoringCoder,
     gmm: GmmScorer,
+    /// The residual term of [`MixtureScore::Likelihood`].
+    resid: Option<ResidualNll>,
     /// The mixture as host arrays, for the folded path's tail.
     host: Option<HostGmm>,
 }
 
 impl Scoring {
-    fn new(net: &AegmmNet, gmm: &GmmState, device: Device) -> Result<Self> {
+    fn new(net: &AegmmNet, gmm: &GmmState, resid: Option<&Residuals>, device: Device) -> Result<Self> {
         let (coder, gmm) = (ScoringCoder::new(net, device), gmm.scorer(device));
         let host = matches!(coder, ScoringCoder::Folded(..)).then(|| gmm.host()).transpose()?;
-        Ok(Scoring { coder, gmm, host })
+        Ok(Scoring { coder, gmm, resid: resid.map(|r| r.nll(device)), host })
     }
 }
 
@@ -176,20 +200,27 @@ struct Scorer {
     coder: ScoringCoder,
     recon: ReconFeatures,
     gmm: GmmScorer,
+    resid: Option<ResidualNll>,
     tail: Tail,
 }
 
 impl Scorer {
     /// Energies of a prepared batch (which ends in a ones column when folded).
     fn energies(&mut self, b: &runtime::Batch) -> Result<Tensor> {
-        let plain =
-            |(enc, dec): &(Mlp, Mlp), x: &Tensor| self.gmm.energy(&autoencode(enc, dec, &self.recon, x, false).1);
+        let plain = |(enc, dec): &(Mlp, Mlp), x: &Tensor| {
+            let (xr, z) = autoencode(enc, dec, &self.recon, x, false);
+            let e = self.gmm.energy(&z);
+            match &self.resid {
+                Some(r) => e + r.of(x, &xr),
+                None => e,
+            }
+        };
         match &self.coder {
             ScoringCoder::Plain(nets) => Ok(plain(nets, &b.x)),
             ScoringCoder::Folded(enc, dec, nets) => {
                 let code = enc.forward(&b.x);
                 let xr_t = dec.forward_transposed(&code);
-                let e = self.tail.energies(b.host, &code, &xr_t, &self.recon)?;
+                let e = self.tail.energies(b.host, &code, &xr_t, &self.recon, self.resid.as_ref())?;
                 if !self.tail.out.iter().any(|v| v.is_nan()) {
                     return Ok(e);
                 }
@@ -228,7 +259,14 @@ impl Tail {
     /// `x1` is the batch on the host, each row ending in a one; `code` the
     /// folded encoder's output (ones column last, `[n, c + 1]`) and `xr_t`
     /// the decoder's, transposed (`[F, n]`).
-    fn energies(&mut self, x1: &[f32], code: &Tensor, xr_t: &Tensor, recon: &ReconFeatures) -> Result<Tensor> {
+    fn energies(
+        &mut self,
+        x1: &[f32],
+        code: &Tensor,
+        xr_t: &Tensor,
+        recon: &ReconFeatures,
+        resid: Option<&ResidualNll>,
+    ) -> Result<Tensor> {
         let gmm = self.gmm.as_ref().ok_or_else(|| OddityError::Numerical("scoring tail: no host mixture".into()))?;
         let (n, cw, f) = (code.size()[0] as usize, code.size()[1] as usize, xr_t.size()[0] as usize);
         let c = cw - 1;
@@ -246,6 +284,9 @@ impl Tail {
         recon.columns(&self.x_t, &self.xr_t, n, &mut self.z_t[c * n..]);
         self.out.resize(n, 0.0);
         gmm.energies(&self.z_t, n, &mut self.scratch, &mut self.out);
+        if let Some(r) = resid {
+            r.add_host(&self.x_t, &self.xr_t, n, &mut self.out);
+        }
         Ok(Tensor::from_slice(&self.out))
     }
 }
@@ -319,6 +360,8 @@ pub struct OutlierAEGMM {
     net: AegmmNet,
     state: DetectorState,
     gmm: Option<GmmState>,
+    /// Residual variances, for [`MixtureScore::Likelihood`].
+    residuals: Option<Residuals>,
     /// Built on first use after `fit` or `load`, dropped by `fit`.
     scoring: std::cell::OnceCell<Scoring>,
 }
@@ -329,7 +372,15 @@ impl OutlierAEGMM {
         cfg.validate()?;
         let device = device.resolve()?;
         let net = AegmmNet::build(&cfg, device, 0);
-        Ok(OutlierAEGMM { cfg, device, net, state: DetectorState::default(), gmm: None, scoring: Default::default() })
+        Ok(OutlierAEGMM {
+            cfg,
+            device,
+            net,
+            state: DetectorState::default(),
+            gmm: None,
+            residuals: None,
+            scoring: Default::default(),
+        })
     }
 
     /// Every weight as (name, values); for tests and inspection.
@@ -367,7 +418,7 @@ impl OutlierAEGMM {
             return Ok(s);
         }
         let gmm = self.gmm.as_ref().ok_or(OddityError::NotFitted("OutlierAEGMM"))?;
-        let s = Scoring::new(&self.net, gmm, self.device)?;
+        let s = Scoring::new(&self.net, gmm, self.residuals.as_ref(), self.device)?;
         Ok(self.scoring.get_or_init(|| s))
     }
 
@@ -391,6 +442,7 @@ impl OutlierAEGMM {
                 coder: parts.coder.share(),
                 recon: self.cfg.recon.clone(),
                 gmm: parts.gmm.share(),
+                resid: parts.resid.as_ref().map(ResidualNll::share),
                 tail: Tail::new(parts.host.clone()),
             };
             move |b: &runtime::Batch| s.energies(b)
@@ -438,7 +490,7 @@ impl Detector for OutlierAEGMM {
 
     fn record(&self) -> Result<Record> {
         let arrays = runtime::weights::to_arrays(&self.net.vs);
-        let mut r = self.state.record(Self::KIND.tag(), &self.cfg, &(), arrays, self.device)?;
+        let mut r = self.state.record(Self::KIND.tag(), &self.cfg, &self.residuals, arrays, self.device)?;
         r.gmm = self.gmm.clone();
         Ok(r)
     }
@@ -453,6 +505,7 @@ impl OutlierAEGMM {
         self.scoring = Default::default();
         self.state = DetectorState { scaler: data.scaler.clone(), ..Default::default() };
         self.gmm = None;
+        self.residuals = None;
         let (net, c) = (&self.net, &self.cfg);
         let mut jitter = c.gmm.jitter();
         let host_gmm = self.device == Device::Cpu;
@@ -466,6 +519,9 @@ impl OutlierAEGMM {
             let gamma = gc::memberships(&net.density, &z, false);
             (z, gamma)
         })?;
+        if c.score == MixtureScore::Likelihood {
+            self.residuals = Some(Residuals::fit(&data.all, bs, |_, xb| net.forward(c, xb, false).0)?);
+        }
         report.jitter_retries = jitter.retries;
         report.max_jitter = jitter.max_used;
         report.train_seconds = t0.elapsed().as_secs_f64();
@@ -478,11 +534,12 @@ impl OutlierAEGMM {
 
 impl Registered for OutlierAEGMM {
     const KIND: DetectorKind = DetectorKind::new("aegmm", "OutlierAEGMM");
-    const SUMMARY: &'static str = "Autoencoder + Gaussian mixture (DAGMM); the score is the sample energy.";
+    const SUMMARY: &'static str =
+        "Autoencoder + Gaussian mixture (DAGMM); the score is the row's negative log-likelihood.";
     type Config = AegmmConfig;
 
     fn default_config(n_features: usize) -> AegmmConfig {
-        AegmmConfig::new(n_features)
+        AegmmConfig::default_for(n_features)
     }
 
     fn config_width(cfg: &AegmmConfig) -> usize {
@@ -501,8 +558,14 @@ impl Registered for OutlierAEGMM {
         runtime::weights::load_into(f, &det.net.vs)?;
         det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
         det.state = DetectorState::from_file(f, det.cfg.n_features)?;
-        // No extra state: anything but `null` is not a file this code wrote.
-        f.extra::<()>()?;
+        // Extra state: the residual variances, exactly when the score needs them.
+        det.residuals = f.extra::<Option<Residuals>>()?;
+        match (&det.residuals, det.cfg.score) {
+            (None, MixtureScore::Energy) => {}
+            (Some(r), MixtureScore::Likelihood) => r.check(det.cfg.n_features).map_err(|e| f.error(e))?,
+            (Some(_), MixtureScore::Energy) => return Err(f.error("residual variances in a file scored by energy")),
+            (None, MixtureScore::Likelihood) => return Err(f.error("no residual variances for the likelihood score")),
+        }
         det.state.check_scaler(f, det.cfg.standardize)?;
         Ok(det)
     }
@@ -548,12 +611,14 @@ mod tests {
         let xt = Tensor::randn([300, 6], (Kind::Float, Device::Cpu)) * 3.0 + 1.0;
         let x = ndarray::Array2::from_shape_vec((300, 6), Vec::<f32>::try_from(xt.view([-1])).unwrap()).unwrap();
         let all = vec![LogMse, Cosine, RelativeEuclidean, Euclidean, AlibiRelative, NegativeCosine];
-        for (standardize, features) in [(true, vec![LogMse, Cosine]), (false, all)] {
+        let cases = [(true, vec![LogMse, Cosine], MixtureScore::Likelihood), (false, all, MixtureScore::Energy)];
+        for (standardize, features, score) in cases {
             let mut cfg = AegmmConfig::new(6);
             cfg.standardize = standardize;
+            cfg.score = score;
             cfg.recon.features = features;
             let mut det = OutlierAEGMM::new(cfg, crate::Device::Cpu).unwrap();
-            det.fit(x.view(), &FitConfig { epochs: 2, batch_size: 64, ..Default::default() }).unwrap();
+            det.fit(x.view(), &FitConfig { epochs: Some(2), batch_size: 64, ..Default::default() }).unwrap();
             let got =
                 det.score_with(x.view(), &PredictConfig { batch_size: 70, ..Default::default() }).unwrap().instance;
             let parts = det.scoring().unwrap();
@@ -562,7 +627,9 @@ mod tests {
             let (one, three) = (on(parts, 1), on(parts, 3));
             // The path other devices take, through the same workers.
             let coder = ScoringCoder::Plain(Box::new((det.net.enc.share(), det.net.dec.share())));
-            let plain = on(&Scoring { coder, gmm: parts.gmm.share(), host: None }, 2);
+            let resid = parts.resid.as_ref().map(ResidualNll::share);
+            assert_eq!(resid.is_some(), score == MixtureScore::Likelihood);
+            let plain = on(&Scoring { coder, gmm: parts.gmm.share(), resid, host: None }, 2);
             let xs = match &det.state.scaler {
                 Some(sc) => {
                     let (m, sd) = sc.tensors(Device::Cpu);
@@ -571,7 +638,19 @@ mod tests {
                 None => xt.shallow_clone(),
             };
             let gmm = det.gmm.as_ref().unwrap().scorer(Device::Cpu);
-            let want = tch::no_grad(|| gmm.energy(&det.net.forward(&det.cfg, &xs, false).1));
+            let want = tch::no_grad(|| {
+                let (xr, z) = det.net.forward(&det.cfg, &xs, false);
+                // The residual term written out: sum_j r_j² / (2 v_j) + ln(2 pi v_j) / 2.
+                let resid = det.residuals.as_ref().map(|r| {
+                    let v = Tensor::from_slice(&r.var).view([1, -1]);
+                    ((&xs - &xr).square() / (&v * 2.0) + (v * (2.0 * std::f64::consts::PI)).log() * 0.5)
+                        .sum_dim_intlist(-1, false, Kind::Float)
+                });
+                match resid {
+                    Some(r) => gmm.energy(&z) + r,
+                    None => gmm.energy(&z),
+                }
+            });
             let want = Vec::<f32>::try_from(&want).unwrap();
             for (p, w) in plain.iter().zip(&want) {
                 approx::assert_relative_eq!(*p, *w, max_relative = 1e-5, epsilon = 1e-4);
@@ -590,7 +669,7 @@ mod tests {
     #[test]
     fn refit_drops_the_cached_scoring_form() {
         let x = ndarray::Array2::from_shape_fn((200, 4), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
-        let fit = |seed| FitConfig { epochs: 1, batch_size: 50, seed, ..Default::default() };
+        let fit = |seed| FitConfig { epochs: Some(1), batch_size: 50, seed, ..Default::default() };
         let mut det = OutlierAEGMM::new(AegmmConfig::new(4), crate::Device::Cpu).unwrap();
         det.fit(x.view(), &fit(1)).unwrap();
         let first = det.score(x.view()).unwrap().instance;

@@ -23,7 +23,7 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::mixture::{self as gc, GmmSettings};
+use super::mixture::{self as gc, GmmSettings, MixtureScore, ResidualNll, Residuals};
 use super::registered::{self, Registered};
 use super::runtime::{self, DetectorState};
 use crate::detectors::api::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
@@ -81,6 +81,10 @@ pub struct VaegmmConfig {
     pub score_seed: u64,
     /// Standardize inputs with mean/std fitted on the training inliers.
     pub standardize: bool,
+    /// What the instance score measures; files written before this option
+    /// existed read as [`MixtureScore::Energy`].
+    #[serde(default)]
+    pub score: MixtureScore,
 }
 
 /// Largest |log-variance| a clamp may allow: exp(60 / 2) is about 1e13,
@@ -107,6 +111,30 @@ impl VaegmmConfig {
             deterministic_score: false,
             score_seed: 0,
             standardize: true,
+            score: MixtureScore::Energy,
+        }
+    }
+
+    /// The default for a table of `n_features` columns (the CLI's and the
+    /// registry's): tanh layers of 2n and n units (at least 8 and 4, capped
+    /// at 1,024 and 512), a latent space of n/4 dimensions (at least 2, at
+    /// most 256), mirrored decoder; the likelihood term unweighted with a
+    /// per-feature std measured on the data (an honest ELBO on standardized
+    /// columns), DAGMM's mixture and loss weights; scored by
+    /// [`MixtureScore::Likelihood`]. Why each part: docs/defaults.md.
+    pub fn default_for(n_features: usize) -> Self {
+        let n = n_features;
+        let (h1, h2, latent) = ((2 * n).clamp(8, 1024), n.clamp(4, 512), (n / 4).clamp(2, 256));
+        VaegmmConfig {
+            encoder: layers(&[h1, h2], Activation::Tanh, Activation::Tanh),
+            latent_dim: latent,
+            decoder: layers(&[h2, h1, n], Activation::Tanh, Activation::Linear),
+            gmm: GmmSettings::default(),
+            w_recon: 1.0,
+            elbo_std: ElboStd::FromData,
+            beta: 1.0,
+            score: MixtureScore::Likelihood,
+            ..VaegmmConfig::new(n)
         }
     }
 
@@ -311,6 +339,8 @@ pub struct OutlierVAEGMM {
     net: VaegmmNet,
     state: DetectorState,
     gmm: Option<GmmState>,
+    /// Residual variances, for [`MixtureScore::Likelihood`].
+    residuals: Option<Residuals>,
 }
 
 impl OutlierVAEGMM {
@@ -319,7 +349,7 @@ impl OutlierVAEGMM {
         cfg.validate()?;
         let device = device.resolve()?;
         let net = VaegmmNet::build(&cfg, device, 0);
-        Ok(OutlierVAEGMM { cfg, device, net, state: DetectorState::default(), gmm: None })
+        Ok(OutlierVAEGMM { cfg, device, net, state: DetectorState::default(), gmm: None, residuals: None })
     }
 
     /// Every weight as (name, values); for tests and inspection.
@@ -390,15 +420,22 @@ impl Detector for OutlierVAEGMM {
         let bs = (cfg.batch_size / s as usize).max(1);
         let device = self.device;
         let layout = runtime::ScoreLayout::new(bs, 1, self.state.scaler.as_ref());
+        let resid = self.residuals.as_ref().map(|r| r.nll(device));
         let instance = gc::score_energy(&x, layout, device, || {
             let (coder, gmm, c) = (self.net.coder.share(), gmm.scorer(device), c.clone());
+            let resid = resid.as_ref().map(ResidualNll::share);
+            // The energy of each draw, plus its residual term under the likelihood score.
+            let score = move |x: &Tensor, xr: &Tensor, z: &Tensor| match &resid {
+                Some(r) => gmm.energy(z) + r.of(x, xr),
+                None => gmm.energy(z),
+            };
             move |b: &runtime::Batch| {
                 let (start, xb) = (b.start, &b.x);
                 let n = xb.size()[0];
                 let (mean, logvar) = coder.encode(&c, xb, false);
                 if c.deterministic_score {
-                    let (_, z) = coder.decode(&c, xb, mean, false);
-                    return Ok(gmm.energy(&z));
+                    let (xr, z) = coder.decode(&c, xb, mean, false);
+                    return Ok(score(xb, &xr, &z));
                 }
                 let rep = |t: &Tensor| t.repeat_interleave_self_int(s, Some(0), None);
                 let eps = rng::normal_at(
@@ -408,8 +445,9 @@ impl Detector for OutlierVAEGMM {
                     &[n * s, l],
                     device,
                 );
-                let (_, z) = coder.decode(&c, &rep(xb), sample(&rep(&mean), &rep(&logvar), Some(eps)), false);
-                Ok(gmm.energy(&z).view([n, s]).mean_dim(-1, false, Kind::Double))
+                let xs = rep(xb);
+                let (xr, z) = coder.decode(&c, &xs, sample(&rep(&mean), &rep(&logvar), Some(eps)), false);
+                Ok(score(&xs, &xr, &z).view([n, s]).mean_dim(-1, false, Kind::Double))
             }
         })?;
         Ok(Scores { instance, feature: None })
@@ -429,7 +467,7 @@ impl Detector for OutlierVAEGMM {
 
     fn record(&self) -> Result<Record> {
         let arrays = runtime::weights::to_arrays(&self.net.vs);
-        let mut r = self.state.record(Self::KIND.tag(), &self.cfg, &(), arrays, self.device)?;
+        let mut r = self.state.record(Self::KIND.tag(), &self.cfg, &self.residuals, arrays, self.device)?;
         r.gmm = self.gmm.clone();
         Ok(r)
     }
@@ -443,6 +481,7 @@ impl OutlierVAEGMM {
         self.net = VaegmmNet::build(&self.cfg, self.device, cfg.seed);
         self.state = DetectorState { scaler: data.scaler.clone(), ..Default::default() };
         self.gmm = None;
+        self.residuals = None;
         let sd = self.elbo_std(&data.train);
         let log_sd_sum = sd.log().sum(Kind::Float);
         let (net, c, device) = (&self.net, &self.cfg, self.device);
@@ -460,15 +499,24 @@ impl OutlierVAEGMM {
         let mut report = crate::train::train(&net.vs, &data.train, data.val.as_ref(), cfg, "OutlierVAEGMM", &mut loss)?;
         let bs = crate::train::config::FIT_PASS_BATCH;
         let deterministic = c.deterministic_score;
-        let gmm = gc::estimate(&data.all, bs, &c.gmm, c.z_dim(), &mut jitter, |start, xb| {
+        // The codes the mixture is fitted on: one seeded draw per row, or
+        // the mean code when scoring is deterministic; the residual
+        // variances are measured on the same draws.
+        let draw = |start: i64, xb: &Tensor| {
             let n = xb.size()[0];
             let (mean, logvar) = net.coder.encode(c, xb, false);
             let eps = (!deterministic)
                 .then(|| rng::normal_at(cfg.seed, rng::STREAM_GMM_NOISE, start as u64 * l as u64, &[n, l], device));
-            let (_, z) = net.coder.decode(c, xb, sample(&mean, &logvar, eps), false);
+            net.coder.decode(c, xb, sample(&mean, &logvar, eps), false)
+        };
+        let gmm = gc::estimate(&data.all, bs, &c.gmm, c.z_dim(), &mut jitter, |start, xb| {
+            let (_, z) = draw(start, xb);
             let gamma = gc::memberships(&net.density, &z, false);
             (z, gamma)
         })?;
+        if c.score == MixtureScore::Likelihood {
+            self.residuals = Some(Residuals::fit(&data.all, bs, |start, xb| draw(start, xb).0)?);
+        }
         report.jitter_retries = jitter.retries;
         report.max_jitter = jitter.max_used;
         report.train_seconds = t0.elapsed().as_secs_f64();
@@ -481,11 +529,12 @@ impl OutlierVAEGMM {
 
 impl Registered for OutlierVAEGMM {
     const KIND: DetectorKind = DetectorKind::new("vaegmm", "OutlierVAEGMM");
-    const SUMMARY: &'static str = "Variational autoencoder + Gaussian mixture; the score is the sample energy.";
+    const SUMMARY: &'static str =
+        "Variational autoencoder + Gaussian mixture; the score is the row's negative log-likelihood.";
     type Config = VaegmmConfig;
 
     fn default_config(n_features: usize) -> VaegmmConfig {
-        VaegmmConfig::new(n_features)
+        VaegmmConfig::default_for(n_features)
     }
 
     fn config_width(cfg: &VaegmmConfig) -> usize {
@@ -504,8 +553,14 @@ impl Registered for OutlierVAEGMM {
         runtime::weights::load_into(f, &det.net.vs)?;
         det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
         det.state = DetectorState::from_file(f, det.cfg.n_features)?;
-        // No extra state: anything but `null` is not a file this code wrote.
-        f.extra::<()>()?;
+        // Extra state: the residual variances, exactly when the score needs them.
+        det.residuals = f.extra::<Option<Residuals>>()?;
+        match (&det.residuals, det.cfg.score) {
+            (None, MixtureScore::Energy) => {}
+            (Some(r), MixtureScore::Likelihood) => r.check(det.cfg.n_features).map_err(|e| f.error(e))?,
+            (Some(_), MixtureScore::Energy) => return Err(f.error("residual variances in a file scored by energy")),
+            (None, MixtureScore::Likelihood) => return Err(f.error("no residual variances for the likelihood score")),
+        }
         det.state.check_scaler(f, det.cfg.standardize)?;
         Ok(det)
     }
