@@ -75,9 +75,19 @@ pub fn parse_error(source_name: &str, line: usize, column: Option<usize>, reason
 /// leading spaces dropped, trailing ones kept for the caller to trim, quoted cells unquoted).
 /// Lines that are not UTF-8 or hold a broken quote are parse errors.
 pub fn for_each_record<R: BufRead>(
-    mut reader: R,
+    reader: R,
     source_name: &str,
     mut f: impl FnMut(usize, &[Cow<'_, str>]) -> Result<()>,
+) -> Result<()> {
+    for_each_record_while(reader, source_name, |line, cells| f(line, cells).map(|()| true))
+}
+
+/// [`for_each_record`], stopping after the first record for which `f`
+/// returns `false`.
+pub fn for_each_record_while<R: BufRead>(
+    mut reader: R,
+    source_name: &str,
+    mut f: impl FnMut(usize, &[Cow<'_, str>]) -> Result<bool>,
 ) -> Result<()> {
     let mut buf = Vec::new();
     let mut line_no = 0usize;
@@ -99,7 +109,9 @@ pub fn for_each_record<R: BufRead>(
             continue;
         }
         let cells = split_cells(text).map_err(|(col, reason)| parse_error(source_name, line_no, Some(col), reason))?;
-        f(line_no, &cells)?;
+        if !f(line_no, &cells)? {
+            return Ok(());
+        }
     }
 }
 

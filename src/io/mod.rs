@@ -1,3 +1,5 @@
-//! Reading tables: numeric CSV.
+//! Reading tables: numeric CSV (`csv`), and raw tables through a schema
+//! (`table`).
 
 pub mod csv;
+pub mod table;

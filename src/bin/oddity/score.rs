@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use oddity::io::csv::read_csv;
+use oddity::io::table::read_csv_with;
 use oddity::{PredictConfig, Result};
 
-use crate::{name_files, stdout_result, LabelArgs, RunArgs};
+use crate::{name_files, read_options, stdout_result, tell, HeaderArgs, LabelArgs, RunArgs};
 
 #[derive(Args, Debug)]
 pub(crate) struct ScoreArgs {
@@ -21,12 +21,15 @@ pub(crate) struct ScoreArgs {
     #[command(flatten)]
     label: LabelArgs,
     #[command(flatten)]
+    header: HeaderArgs,
+    #[command(flatten)]
     run: RunArgs,
 }
 
 pub(crate) fn score(a: ScoreArgs) -> Result<()> {
     let det = oddity::load_any(&a.detector, a.run.device)?;
-    let (x, _) = read_csv(&a.data, &a.label.csv_options())?;
+    let (x, warnings) = read_csv_with(&a.data, &det.schema(), &read_options(&a.header, &a.label))?;
+    tell("warning", &warnings);
     let cfg = PredictConfig { batch_size: a.run.batch_size, return_feature_score: false, ..Default::default() };
     let scores = det.score_with(x.view(), &cfg).map_err(|e| name_files(e, &a.data, &a.detector))?;
     let unscorable: Vec<usize> = (0..scores.instance.len()).filter(|&i| !scores.instance[i].is_finite()).collect();
