@@ -216,20 +216,35 @@ fn csv_errors_name_line_and_column() {
         std::fs::write(&p, content).expect("write");
         fails(&["fit", "--detector", "ae", "--train", s(&p), "--out", s(&out), "--epochs", "1", "-q"], None)
     };
-    let err = fit_on("a,b,c\n1,2,3\n4,5,6\n7,x,9\n");
+    let fit_numeric = |content: &str| {
+        let p = dir.path().join("bad.csv");
+        std::fs::write(&p, content).expect("write");
+        let args = ["fit", "--detector", "ae", "--train", s(&p), "--out", s(&out), "--epochs", "1", "-q", "--numeric", "b"];
+        fails(&args, None)
+    };
+    // A text cell in a column declared numeric is an error; undeclared, the
+    // column is categorical, with a warning naming the cell.
+    let err = fit_numeric("a,b,c\n1,2,3\n4,5,6\n7,x,9\n");
     assert!(err.contains("line 4, column 2") && err.contains("`x` is not a number"), "{err}");
+    let mixed = dir.path().join("mixed.csv");
+    std::fs::write(&mixed, "a,b,c\n1,2,3\n4,5,6\n7,x,9\n").expect("write");
+    let fitted = dir.path().join("mixed.oddity");
+    let o = oddity(&["fit", "--detector", "ecod", "--train", s(&mixed), "--out", s(&fitted)], None);
+    assert!(o.status.success());
+    assert!(text(&o.stderr).contains("column `b` holds numbers and text (first `x`, line 4)"), "{}", text(&o.stderr));
     let err = fit_on("1,2,3\n4,5\n");
     assert!(err.contains("line 2, column 3") && err.contains("expected 3 columns"), "{err}");
     let err = fit_on("");
     assert!(err.contains("line 1, column 1") && err.contains("empty"), "{err}");
-    let err = fit_on("a,b\n1,nan\n");
+    let err = fit_numeric("a,b\n1,inf\n");
     assert!(err.contains("line 2, column 2") && err.contains("finite"), "{err}");
     let p = dir.path().join("good.csv");
     std::fs::write(&p, "a,b\n1,2\n").expect("write");
     let err = fails(&["fit", "--detector", "ae", "--train", s(&p), "--out", s(&out), "--label-column", "y"], None);
     assert!(err.contains("no column named `y`"), "{err}");
     // Stdin gets the same checks.
-    let err = fails(&["fit", "--detector", "ae", "--train", "-", "--out", s(&out)], Some(b"a,b\n1,2\n3,oops\n"));
+    let args = ["fit", "--detector", "ae", "--train", "-", "--out", s(&out), "--numeric", "b"];
+    let err = fails(&args, Some(b"a,b\n1,2\n3,oops\n"));
     assert!(err.contains("<stdin>, line 3, column 2"), "{err}");
     assert!(!out.exists(), "no detector is written when the input is bad");
 }

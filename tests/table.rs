@@ -134,6 +134,11 @@ fn headerless_tables_match_by_position_with_or_without_the_label() {
 fn mixed_column_is_categorical_with_its_cells_as_written() {
     let rows = vec![vec!["1", "0"], vec!["1.0", "1"], vec!["x", "2"], vec!["1", "3"]];
     let (schema, x) = Schema::fit(None, &rows, None, &opts()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "m.csv", "1,0\n1.0,1\nx,2\n1,3\n");
+    let t = fit_csv(&p, &ReadOptions::default(), &opts()).unwrap();
+    assert_eq!((&t.schema, &t.x), (&schema, &x));
+    assert!(t.warnings.len() == 1 && t.warnings[0].contains("line 3"), "{:?}", t.warnings);
     assert_eq!(
         schema.columns[0].kind,
         ColumnKind::Categorical { vocab: vec!["1".into(), "1.0".into(), "x".into()] }
@@ -172,7 +177,7 @@ fn header_rule_never_eats_a_data_row() {
     let p = write(dir.path(), "b.csv", "a,proto\n1,tcp\n2,udp\n");
     let t = fit_csv(&p, &read, &opts()).unwrap();
     assert_eq!(t.x.nrows(), 2);
-    assert!(t.schema.header && t.notes.len() == 1);
+    assert!(t.schema.header && t.header_note.is_some());
     // Text over text: ambiguous, an error asking for a flag...
     let p = write(dir.path(), "c.csv", "proto,flag\ntcp,SF\nudp,REJ\n");
     let e = fit_csv(&p, &read, &opts()).unwrap_err().to_string();

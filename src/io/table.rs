@@ -106,15 +106,18 @@ impl TableSource {
 }
 
 /// A table read for `fit`: the schema learned, the feature matrix, and
-/// notes for the user (how the header was decided).
+/// notes for the user (how the header was decided, columns of numbers and
+/// text read as categorical).
 #[derive(Debug)]
 pub struct FitTable {
     /// The learned schema.
     pub schema: Schema,
     /// The features, one row per data row.
     pub x: Array2<f32>,
-    /// Things to tell the user.
-    pub notes: Vec<String>,
+    /// How the header was decided, if it was inferred.
+    pub header_note: Option<String>,
+    /// Warnings: columns of numbers and text read as categorical.
+    pub warnings: Vec<String>,
 }
 
 fn all_text(cells: &[String]) -> bool {
@@ -200,6 +203,7 @@ pub fn fit_csv(path: &Path, read: &ReadOptions, opts: &TableOptions) -> Result<F
         }
         b.push(line, cells)
     })?;
+    let warnings: Vec<String> = b.mixed_columns().into_iter().map(|w| format!("{name}: {w}")).collect();
     if b.needs_second_pass() {
         for_each_record(src.reader()?, &name, |line, cells| {
             if Some(line) == header_line {
@@ -212,7 +216,7 @@ pub fn fit_csv(path: &Path, read: &ReadOptions, opts: &TableOptions) -> Result<F
         OddityError::EmptyInput(_) => parse_error(&name, 2, Some(1), "no data rows".into()),
         e => e,
     })?;
-    Ok(FitTable { schema, x, notes: note.into_iter().collect() })
+    Ok(FitTable { schema, x, header_note: note, warnings })
 }
 
 /// Reads a table and encodes it with a fitted schema (columns matched as
@@ -241,7 +245,10 @@ pub fn read_csv_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result
     // The table's columns after the dropped one, and their file positions.
     let kept: Vec<usize> = (0..width).filter(|&i| Some(i) != drop).collect();
     let kept_names: Vec<String> = kept.iter().map(|&i| names[i].clone()).collect();
-    let mut enc = RowEncoder::new(schema, header.then_some(&kept_names[..]), kept.len())?;
+    let mut enc = RowEncoder::new(schema, header.then_some(&kept_names[..]), kept.len()).map_err(|e| match e {
+        OddityError::InvalidParameter { name: "data", reason } => OddityError::param("data", format!("{name}: {reason}")),
+        e => e,
+    })?;
     let mut warnings = Vec::new();
     if !enc.extra.is_empty() {
         warnings.push(format!("{name}: columns not in the detector, ignored: {}", enc.extra.join(", ")));

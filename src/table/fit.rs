@@ -57,8 +57,9 @@ enum Acc {
     Skip(ColumnKind),
     /// Numbers so far (NaN = missing); `forced` when `--numeric`.
     Num { vals: Vec<f32>, forced: bool },
-    /// Was numeric, met text: its cells are read again by `rekey`.
-    Mixed,
+    /// Was numeric, met text (first at `line`): its cells are read again
+    /// by `rekey`.
+    Mixed { line: usize, text: String },
     Cat(Categories),
 }
 
@@ -130,7 +131,7 @@ impl SchemaBuilder {
         for (i, cell) in cells.iter().enumerate() {
             let cell = cell.as_ref();
             match &mut self.cols[i] {
-                Acc::Skip(_) | Acc::Mixed => {}
+                Acc::Skip(_) | Acc::Mixed { .. } => {}
                 Acc::Cat(c) => c.push(cell),
                 Acc::Num { vals, forced } => match classify(cell) {
                     Cell::Number(v) => vals.push(v),
@@ -139,7 +140,7 @@ impl SchemaBuilder {
                         let reason = format!("{} (declared numeric)", not_a_number(cell));
                         return Err(self.err(line, i, reason));
                     }
-                    Cell::Text => self.cols[i] = Acc::Mixed,
+                    Cell::Text => self.cols[i] = Acc::Mixed { line, text: super::cell::shorten(cell.trim()) },
                 },
             }
         }
@@ -150,14 +151,29 @@ impl SchemaBuilder {
     /// True when a column met text after numbers: every row must then be
     /// passed again, in the same order, to [`SchemaBuilder::rekey`].
     pub fn needs_second_pass(&self) -> bool {
-        self.cols.iter().any(|c| matches!(c, Acc::Mixed))
+        self.cols.iter().any(|c| matches!(c, Acc::Mixed { .. }))
+    }
+
+    /// One line per column inferred categorical although it also holds
+    /// numbers (often a stray text cell in a numeric column), to show the
+    /// user; call before the second pass.
+    pub fn mixed_columns(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, c) in self.names.iter().zip(&self.cols) {
+            if let Acc::Mixed { line, text } = c {
+                out.push(format!(
+                    "column `{name}` holds numbers and text (first `{text}`, line {line}): read as categorical; --numeric {name} makes such text an error"
+                ));
+            }
+        }
+        out
     }
 
     /// The second pass: reads the text of the mixed columns of one row.
     pub fn rekey<S: AsRef<str>>(&mut self, cells: &[S]) -> Result<()> {
         if self.rekey_row == 0 {
             for c in &mut self.cols {
-                if matches!(c, Acc::Mixed) {
+                if matches!(c, Acc::Mixed { .. }) {
                     *c = Acc::Cat(Categories::default());
                 }
             }
@@ -185,7 +201,7 @@ impl SchemaBuilder {
         for (name, acc) in self.names.into_iter().zip(self.cols) {
             let (kind, plan) = match acc {
                 Acc::Skip(kind) => (kind, Plan::Skip),
-                Acc::Mixed => {
+                Acc::Mixed { .. } => {
                     return Err(OddityError::Numerical(format!("column `{name}` was not read a second time")));
                 }
                 Acc::Num { vals, .. } => {

@@ -110,7 +110,8 @@ pub(crate) fn fit(a: FitArgs) -> Result<()> {
     let mut c = parse_config(source, entry)?;
     let topts = a.table.apply(c.table.take().unwrap_or_default());
     let t = fit_csv(&a.train, &read_options(&a.header, &a.label), &topts)?;
-    tell("note", &t.notes);
+    tell("warning", &t.warnings);
+    let table = table_summary(&t.schema);
     let (x, schema) = (t.x, t.schema);
     let n = x.ncols();
     let from_file = c.detector.is_some();
@@ -136,7 +137,7 @@ pub(crate) fn fit(a: FitArgs) -> Result<()> {
     let report = det.fit(x.view(), &fc)?;
     det.set_schema(schema)?;
     det.save(&a.out)?;
-    eprintln!("{}", fit_summary(det.kind().name(), &x.dim(), &report, &a.out));
+    eprintln!("{}", fit_summary(det.kind().name(), &x.dim(), &table, &report, &a.out));
     Ok(())
 }
 
@@ -231,11 +232,24 @@ fn line_col(text: &str, at: usize) -> (usize, Option<usize>) {
     (line, Some(column))
 }
 
-fn fit_summary(name: &str, dim: &(usize, usize), r: &TrainReport, out: &Path) -> String {
+/// What the schema made of the table, for the summary line.
+fn table_summary(s: &oddity::Schema) -> String {
+    let count = |role: &str| s.columns.iter().filter(|c| c.role() == role).count();
+    let mut parts = vec![if s.header { "header".to_string() } else { "no header".to_string() }];
+    for role in ["numeric", "categorical", "ignored", "label"] {
+        let n = count(role);
+        if n > 0 {
+            parts.push(format!("{n} {role}"));
+        }
+    }
+    parts.join(", ")
+}
+
+fn fit_summary(name: &str, dim: &(usize, usize), table: &str, r: &TrainReport, out: &Path) -> String {
     let loss = r.final_loss().map_or_else(|| "n/a".to_string(), |l| format!("{l:.6}"));
     let val = r.epochs.last().and_then(|e| e.val_loss).map(|v| format!(", val loss {v:.6}")).unwrap_or_default();
     format!(
-        "fitted {} on {} rows x {} features ({} epochs{}, {:.2} s, final loss {loss}{val}); saved {}",
+        "fitted {} on {} rows x {} features (table: {table}; {} epochs{}, {:.2} s, final loss {loss}{val}); saved {}",
         name,
         dim.0,
         dim.1,

@@ -181,6 +181,16 @@ pub(crate) fn name_files(e: OddityError, csv: &std::path::Path, det: &std::path:
     }
 }
 
+/// A table that does not fit a detector's schema names the detector too.
+pub(crate) fn name_detector(e: OddityError, det: &std::path::Path) -> OddityError {
+    match e {
+        OddityError::InvalidParameter { name: "data", reason } => {
+            OddityError::param("data", format!("{reason} (detector {})", det.display()))
+        }
+        e => e,
+    }
+}
+
 static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
 /// Errors about a setting name the flag that set it.

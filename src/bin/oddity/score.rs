@@ -8,7 +8,7 @@ use clap::Args;
 use oddity::io::table::read_csv_with;
 use oddity::{PredictConfig, Result};
 
-use crate::{name_files, read_options, stdout_result, tell, HeaderArgs, LabelArgs, RunArgs};
+use crate::{name_detector, name_files, read_options, stdout_result, tell, HeaderArgs, LabelArgs, RunArgs};
 
 #[derive(Args, Debug)]
 pub(crate) struct ScoreArgs {
@@ -28,7 +28,8 @@ pub(crate) struct ScoreArgs {
 
 pub(crate) fn score(a: ScoreArgs) -> Result<()> {
     let det = oddity::load_any(&a.detector, a.run.device)?;
-    let (x, warnings) = read_csv_with(&a.data, &det.schema(), &read_options(&a.header, &a.label))?;
+    let (x, warnings) = read_csv_with(&a.data, &det.schema(), &read_options(&a.header, &a.label))
+        .map_err(|e| name_detector(e, &a.detector))?;
     tell("warning", &warnings);
     let cfg = PredictConfig { batch_size: a.run.batch_size, return_feature_score: false, ..Default::default() };
     let scores = det.score_with(x.view(), &cfg).map_err(|e| name_files(e, &a.data, &a.detector))?;

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use oddity::io::table::read_csv_with;
 use oddity::{PredictConfig, Result, Ties};
 
-use crate::{name_files, print_out, read_options, tell, HeaderArgs, LabelArgs, RunArgs};
+use crate::{name_detector, name_files, print_out, read_options, tell, HeaderArgs, LabelArgs, RunArgs};
 
 #[derive(Args, Debug)]
 pub(crate) struct ThresholdArgs {
@@ -55,7 +55,8 @@ impl From<TiesArg> for Ties {
 
 pub(crate) fn threshold(a: ThresholdArgs) -> Result<()> {
     let mut det = oddity::load_any(&a.detector, a.run.device)?;
-    let (x, warnings) = read_csv_with(&a.data, &det.schema(), &read_options(&a.header, &a.label))?;
+    let (x, warnings) = read_csv_with(&a.data, &det.schema(), &read_options(&a.header, &a.label))
+        .map_err(|e| name_detector(e, &a.detector))?;
     tell("warning", &warnings);
     let cfg = PredictConfig {
         batch_size: a.run.batch_size,
