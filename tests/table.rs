@@ -269,3 +269,55 @@ fn forged_schemas_are_refused() {
         }
     }
 }
+
+/// Writes `t` (header + rows, `""` = null) as Parquet: columns named in
+/// `float_cols` as Float64, the others as Utf8.
+#[cfg(feature = "parquet")]
+fn write_parquet(path: &Path, t: &[Vec<&str>], float_cols: &[&str]) {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+    let header = &t[0];
+    let mut cols: Vec<(String, ArrayRef)> = Vec::new();
+    for (j, name) in header.iter().enumerate() {
+        let cells = t[1..].iter().map(|r| r[j]);
+        let a: ArrayRef = if float_cols.contains(name) {
+            Arc::new(cells.map(|c| if c.is_empty() { None } else { Some(c.parse::<f64>().unwrap()) }).collect::<Float64Array>())
+        } else {
+            Arc::new(cells.map(|c| if c.is_empty() { None } else { Some(c) }).collect::<StringArray>())
+        };
+        cols.push((name.to_string(), a));
+    }
+    let batch = RecordBatch::try_from_iter(cols).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// A Parquet file gives the schema and features of the same table as CSV.
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_equals_csv() {
+    use oddity::io::any::{fit_table, read_table_with};
+    let t: Vec<Vec<&str>> = vec![
+        vec!["bytes", "proto", "label", "rate"],
+        vec!["181", "tcp", "normal.", "0.25"],
+        vec!["", "udp", "smurf.", "1.5"],
+        vec!["239", "", "normal.", "0.125"],
+        vec!["1032.5", "icmp", "normal.", "2"],
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let csv: String = t.iter().map(|r| r.join(",") + "\n").collect();
+    let c = write(dir.path(), "t.csv", &csv);
+    let p = dir.path().join("t.parquet");
+    write_parquet(&p, &t, &["bytes", "rate"]);
+    let read = ReadOptions { label: Some(DropColumn::Name("label".into())), ..Default::default() };
+    let a = fit_table(&c, &read, &opts()).unwrap();
+    let b = fit_table(&p, &read, &opts()).unwrap();
+    assert_eq!(a.schema, b.schema);
+    assert_eq!(a.x, b.x);
+    assert_eq!(a.x.ncols(), 2 + 5 + 1);
+    // Scored with the CSV's schema, columns by name, the label not needed.
+    let (x, _) = read_table_with(&p, &a.schema, &ReadOptions::default()).unwrap();
+    assert_eq!(x, a.x);
+}

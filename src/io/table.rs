@@ -286,3 +286,4 @@ pub fn read_csv_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result
     let x = Array2::from_shape_vec((n, d), buf).map_err(|e| OddityError::Numerical(e.to_string()))?;
     Ok((x, warnings))
 }
+

@@ -140,6 +140,12 @@ impl SchemaBuilder {
                         let reason = format!("{} (declared numeric)", not_a_number(cell));
                         return Err(self.err(line, i, reason));
                     }
+                    Cell::Text if vals.iter().all(|v| v.is_nan()) => {
+                        // No number so far: categorical from the start.
+                        let mut c = Categories { ids: vec![MISSING; vals.len()], ..Default::default() };
+                        c.push(cell);
+                        self.cols[i] = Acc::Cat(c);
+                    }
                     Cell::Text => self.cols[i] = Acc::Mixed { line, text: super::cell::shorten(cell.trim()) },
                 },
             }

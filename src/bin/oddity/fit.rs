@@ -6,7 +6,7 @@ use clap::Args;
 use serde::Deserialize;
 use serde_json::Value;
 
-use oddity::io::table::fit_csv;
+use oddity::io::any::fit_table;
 use oddity::registry;
 use oddity::{Device, FitConfig, OddityError, Result, TableOptions, TrainReport};
 
@@ -23,7 +23,7 @@ pub(crate) struct FitArgs {
     /// Detector type (see `oddity detectors`).
     #[arg(long, value_parser = detector_names())]
     detector: String,
-    /// Training CSV (inliers only); `-` reads stdin.
+    /// Training table (inliers only): CSV, gzip CSV, or Parquet (`.parquet`); `-` reads stdin.
     #[arg(long, value_name = "FILE.csv")]
     train: PathBuf,
     /// Where to write the detector (atomically; replaces an existing file).
@@ -109,7 +109,7 @@ pub(crate) fn fit(a: FitArgs) -> Result<()> {
     let source = a.config.as_deref().zip(config_text.as_deref());
     let mut c = parse_config(source, entry)?;
     let topts = a.table.apply(c.table.take().unwrap_or_default());
-    let t = fit_csv(&a.train, &read_options(&a.header, &a.label), &topts)?;
+    let t = fit_table(&a.train, &read_options(&a.header, &a.label), &topts)?;
     tell("warning", &t.warnings);
     let table = table_summary(&t.schema);
     let (x, schema) = (t.x, t.schema);

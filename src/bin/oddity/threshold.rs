@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use oddity::io::table::read_csv_with;
+use oddity::io::any::read_table_with;
 use oddity::{PredictConfig, Result, Ties};
 
 use crate::{name_detector, name_files, print_out, read_options, tell, HeaderArgs, LabelArgs, RunArgs};
@@ -55,7 +55,7 @@ impl From<TiesArg> for Ties {
 
 pub(crate) fn threshold(a: ThresholdArgs) -> Result<()> {
     let mut det = oddity::load_any(&a.detector, a.run.device)?;
-    let (x, warnings) = read_csv_with(&a.data, &det.schema(), &read_options(&a.header, &a.label))
+    let (x, warnings) = read_table_with(&a.data, &det.schema(), &read_options(&a.header, &a.label))
         .map_err(|e| name_detector(e, &a.detector))?;
     tell("warning", &warnings);
     let cfg = PredictConfig {
