@@ -548,3 +548,29 @@ fn raw_tables_score_like_their_hand_encoding() {
         assert_eq!(ok(&["score", s(&det_p), s(&with_header)], None), h_scores);
     }
 }
+
+/// The `[table]` section of `--config` sets roles and options; the flags add
+/// to it; a misspelt key is refused.
+#[test]
+fn config_file_sets_table_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("t.csv");
+    std::fs::write(&csv, "id,code,x,y\n1,7,0.5,a\n2,8,0.25,b\n3,7,,a\n4,7,1.0,c\n").expect("write");
+    let cfg = dir.path().join("t.toml");
+    std::fs::write(&cfg, "[table]\ncategorical = [\"code\"]\nmin_count = 2\nmissing_indicator = false\n").expect("write");
+    let det = dir.path().join("t.oddity");
+    let args = ["fit", "--detector", "ecod", "--train", s(&csv), "--out", s(&det), "--config", s(&cfg), "--ignore", "id"];
+    ok(&args, None);
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&det)], None)).expect("json");
+    let cols = &info["schema"]["columns"];
+    assert_eq!(cols[0]["role"], "ignored");
+    // `code` 7 is kept, 8 (seen once) goes to `other`; `y` keeps only `a`.
+    assert_eq!(cols[1]["vocab"], serde_json::json!(["7"]));
+    assert_eq!(cols[2]["missing_indicator"], false);
+    assert_eq!(cols[2]["median"], 0.5);
+    assert_eq!(cols[3]["vocab"], serde_json::json!(["a"]));
+    assert_eq!(info["n_features"], 3 + 1 + 3);
+    std::fs::write(&cfg, "[table]\ncategorcal = [\"code\"]\n").expect("write");
+    let err = fails(&args, None);
+    assert!(err.contains("categorcal") && err.contains("t.toml"), "{err}");
+}

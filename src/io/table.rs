@@ -241,7 +241,22 @@ pub fn read_csv_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result
     } else {
         (1..=width).map(|i| i.to_string()).collect()
     };
-    let drop = label_index(&name, &read.label, &names, header, width)?;
+    let mut drop = label_index(&name, &read.label, &names, header, width)?;
+    let by_name = header && schema.header;
+    let dropped_name = drop.map(|i| names[i].clone());
+    if by_name {
+        if let Some(d) = &dropped_name {
+            if schema.columns.iter().any(|c| c.width() > 0 && &c.name == d) {
+                return Err(OddityError::param(
+                    "data",
+                    format!("{name}: column `{d}` is a feature of the detector; it cannot be left out as the label"),
+                ));
+            }
+        }
+        // Matched by name, the encoder skips the dropped column itself:
+        // no copy of the cells per row.
+        drop = None;
+    }
     // The table's columns after the dropped one, and their file positions.
     let kept: Vec<usize> = (0..width).filter(|&i| Some(i) != drop).collect();
     let kept_names: Vec<String> = kept.iter().map(|&i| names[i].clone()).collect();
@@ -249,6 +264,7 @@ pub fn read_csv_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result
         OddityError::InvalidParameter { name: "data", reason } => OddityError::param("data", format!("{name}: {reason}")),
         e => e,
     })?;
+    enc.extra.retain(|c| Some(c) != dropped_name.as_ref());
     let mut warnings = Vec::new();
     if !enc.extra.is_empty() {
         warnings.push(format!("{name}: columns not in the detector, ignored: {}", enc.extra.join(", ")));

@@ -238,30 +238,32 @@ impl SchemaBuilder {
         let schema = Schema { header: self.header, columns };
         schema.validate()?;
         let d = schema.n_features();
-        let mut x = Array2::<f32>::zeros((n, d));
+        // Row-major, written column by column.
+        let mut buf = vec![0f32; n * d];
         let mut off = 0usize;
         for plan in &plans {
             match plan {
                 Plan::Skip => {}
                 Plan::Num { vals, median, indicator } => {
-                    for (r, &v) in vals.iter().enumerate() {
+                    for (row, &v) in buf.chunks_exact_mut(d).zip(vals) {
                         let missing = v.is_nan();
-                        x[[r, off]] = if missing { *median } else { v };
+                        row[off] = if missing { *median } else { v };
                         if *indicator {
-                            x[[r, off + 1]] = f32::from(u8::from(missing));
+                            row[off + 1] = f32::from(u8::from(missing));
                         }
                     }
                     off += 1 + usize::from(*indicator);
                 }
                 Plan::Cat { ids, slot, missing, width } => {
-                    for (r, &id) in ids.iter().enumerate() {
+                    for (row, &id) in buf.chunks_exact_mut(d).zip(ids) {
                         let s = if id == MISSING { *missing } else { slot[id as usize] };
-                        x[[r, off + s as usize]] = 1.0;
+                        row[off + s as usize] = 1.0;
                     }
                     off += width;
                 }
             }
         }
+        let x = Array2::from_shape_vec((n, d), buf).map_err(|e| OddityError::Numerical(e.to_string()))?;
         Ok((schema, x))
     }
 }
