@@ -28,8 +28,8 @@ pub mod error;
 pub mod validate;
 
 pub mod math;
-pub mod table;
 pub mod nn;
+pub mod table;
 pub mod train;
 
 pub mod persist;
@@ -53,7 +53,7 @@ pub use device::Device;
 pub use error::{OddityError, Result};
 pub use math::percentile::{percentile, percentile_threshold, Ties};
 pub use math::scale::Standardizer;
-pub use table::{Schema, TableOptions};
 pub use nn::recon::{ReconFeature, ReconFeatures};
 pub use nn::{Activation, Layer};
+pub use table::{Schema, TableOptions};
 pub use train::config::{EarlyStopping, EpochStats, FitConfig, Optimizer, TrainReport};

@@ -219,7 +219,8 @@ fn csv_errors_name_line_and_column() {
     let fit_numeric = |content: &str| {
         let p = dir.path().join("bad.csv");
         std::fs::write(&p, content).expect("write");
-        let args = ["fit", "--detector", "ae", "--train", s(&p), "--out", s(&out), "--epochs", "1", "-q", "--numeric", "b"];
+        let args =
+            ["fit", "--detector", "ae", "--train", s(&p), "--out", s(&out), "--epochs", "1", "-q", "--numeric", "b"];
         fails(&args, None)
     };
     // A text cell in a column declared numeric is an error; undeclared, the
@@ -557,9 +558,11 @@ fn config_file_sets_table_options() {
     let csv = dir.path().join("t.csv");
     std::fs::write(&csv, "id,code,x,y\n1,7,0.5,a\n2,8,0.25,b\n3,7,,a\n4,7,1.0,c\n").expect("write");
     let cfg = dir.path().join("t.toml");
-    std::fs::write(&cfg, "[table]\ncategorical = [\"code\"]\nmin_count = 2\nmissing_indicator = false\n").expect("write");
+    std::fs::write(&cfg, "[table]\ncategorical = [\"code\"]\nmin_count = 2\nmissing_indicator = false\n")
+        .expect("write");
     let det = dir.path().join("t.oddity");
-    let args = ["fit", "--detector", "ecod", "--train", s(&csv), "--out", s(&det), "--config", s(&cfg), "--ignore", "id"];
+    let args =
+        ["fit", "--detector", "ecod", "--train", s(&csv), "--out", s(&det), "--config", s(&cfg), "--ignore", "id"];
     ok(&args, None);
     let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&det)], None)).expect("json");
     let cols = &info["schema"]["columns"];

@@ -43,8 +43,7 @@ fn format_2_files_load_and_score_identically() {
         let b = std::fs::read(&again).unwrap();
         assert_eq!(u16::from_le_bytes([b[8], b[9]]), oddity::persist::FORMAT_VERSION);
         let reloaded = load_any(&again, Device::Cpu).unwrap();
-        let got: Vec<u64> =
-            reloaded.score(probe.view()).unwrap().instance.iter().map(|v| v.to_bits() as u64).collect();
+        let got: Vec<u64> = reloaded.score(probe.view()).unwrap().instance.iter().map(|v| v.to_bits() as u64).collect();
         assert_eq!(got, bits, "{name}: rewritten in the current format");
     }
 }

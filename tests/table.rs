@@ -139,10 +139,7 @@ fn mixed_column_is_categorical_with_its_cells_as_written() {
     let t = fit_csv(&p, &ReadOptions::default(), &opts()).unwrap();
     assert_eq!((&t.schema, &t.x), (&schema, &x));
     assert!(t.warnings.len() == 1 && t.warnings[0].contains("line 3"), "{:?}", t.warnings);
-    assert_eq!(
-        schema.columns[0].kind,
-        ColumnKind::Categorical { vocab: vec!["1".into(), "1.0".into(), "x".into()] }
-    );
+    assert_eq!(schema.columns[0].kind, ColumnKind::Categorical { vocab: vec!["1".into(), "1.0".into(), "x".into()] });
     assert_eq!(x.column(0).to_vec(), [1., 0., 0., 1.]);
     assert_eq!(x.column(1).to_vec(), [0., 1., 0., 0.]);
 }
@@ -282,14 +279,19 @@ fn write_parquet(path: &Path, t: &[Vec<&str>], float_cols: &[&str]) {
     for (j, name) in header.iter().enumerate() {
         let cells = t[1..].iter().map(|r| r[j]);
         let a: ArrayRef = if float_cols.contains(name) {
-            Arc::new(cells.map(|c| if c.is_empty() { None } else { Some(c.parse::<f64>().unwrap()) }).collect::<Float64Array>())
+            Arc::new(
+                cells
+                    .map(|c| if c.is_empty() { None } else { Some(c.parse::<f64>().unwrap()) })
+                    .collect::<Float64Array>(),
+            )
         } else {
             Arc::new(cells.map(|c| if c.is_empty() { None } else { Some(c) }).collect::<StringArray>())
         };
         cols.push((name.to_string(), a));
     }
     let batch = RecordBatch::try_from_iter(cols).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
 }

@@ -117,7 +117,9 @@ pub fn read_parquet_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Re
     // A Parquet file names its columns; a schema fitted without a header
     // has positional names, matched by position.
     let mut enc = RowEncoder::new(schema, Some(&kept_names), kept.len()).map_err(|e| match e {
-        OddityError::InvalidParameter { name: "data", reason } => OddityError::param("data", format!("{name}: {reason}")),
+        OddityError::InvalidParameter { name: "data", reason } => {
+            OddityError::param("data", format!("{name}: {reason}"))
+        }
         e => e,
     })?;
     let mut warnings = Vec::new();

@@ -149,7 +149,13 @@ fn decide_header(mode: HeaderMode, name: &str, first: &[(usize, Vec<String>)]) -
 }
 
 /// The 0-based label column, from a drop option and the names.
-fn label_index(name: &str, drop: &Option<DropColumn>, names: &[String], header: bool, width: usize) -> Result<Option<usize>> {
+fn label_index(
+    name: &str,
+    drop: &Option<DropColumn>,
+    names: &[String],
+    header: bool,
+    width: usize,
+) -> Result<Option<usize>> {
     match drop {
         None => Ok(None),
         Some(DropColumn::Index(i)) if *i >= width => Err(parse_error(
@@ -261,7 +267,9 @@ pub fn read_csv_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result
     let kept: Vec<usize> = (0..width).filter(|&i| Some(i) != drop).collect();
     let kept_names: Vec<String> = kept.iter().map(|&i| names[i].clone()).collect();
     let mut enc = RowEncoder::new(schema, header.then_some(&kept_names[..]), kept.len()).map_err(|e| match e {
-        OddityError::InvalidParameter { name: "data", reason } => OddityError::param("data", format!("{name}: {reason}")),
+        OddityError::InvalidParameter { name: "data", reason } => {
+            OddityError::param("data", format!("{name}: {reason}"))
+        }
         e => e,
     })?;
     enc.extra.retain(|c| Some(c) != dropped_name.as_ref());
@@ -302,4 +310,3 @@ pub fn read_csv_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result
     let x = Array2::from_shape_vec((n, d), buf).map_err(|e| OddityError::Numerical(e.to_string()))?;
     Ok((x, warnings))
 }
-

@@ -106,7 +106,8 @@ impl<'a> RowEncoder<'a> {
                         })
                         .collect()
                 } else {
-                    let also = if labels > 0 { format!(" ({} without the label)", all - labels) } else { String::new() };
+                    let also =
+                        if labels > 0 { format!(" ({} without the label)", all - labels) } else { String::new() };
                     return Err(OddityError::param(
                         "data",
                         format!("the table has {width} columns; the detector was fitted on {all}{also}"),
@@ -115,7 +116,9 @@ impl<'a> RowEncoder<'a> {
             }
         };
         let extra = match header {
-            Some(h) if schema.header => (0..h.len()).filter(|i| !pos.contains(&Some(*i))).map(|i| h[i].clone()).collect(),
+            Some(h) if schema.header => {
+                (0..h.len()).filter(|i| !pos.contains(&Some(*i))).map(|i| h[i].clone()).collect()
+            }
             _ => Vec::new(),
         };
         let mut steps = Vec::new();
@@ -209,7 +212,10 @@ impl<'a> RowEncoder<'a> {
             }
             let u = self.stats.unseen[i];
             if u > 0 {
-                out.push(format!("column `{}`: {u} cells hold values not seen in training (scored in its `other` slot)", c.name));
+                out.push(format!(
+                    "column `{}`: {u} cells hold values not seen in training (scored in its `other` slot)",
+                    c.name
+                ));
             }
         }
         out

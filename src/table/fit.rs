@@ -56,10 +56,16 @@ enum Acc {
     /// Label or ignored: never read.
     Skip(ColumnKind),
     /// Numbers so far (NaN = missing); `forced` when `--numeric`.
-    Num { vals: Vec<f32>, forced: bool },
+    Num {
+        vals: Vec<f32>,
+        forced: bool,
+    },
     /// Was numeric, met text (first at `line`): its cells are read again
     /// by `rekey`.
-    Mixed { line: usize, text: String },
+    Mixed {
+        line: usize,
+        text: String,
+    },
     Cat(Categories),
 }
 
@@ -79,12 +85,19 @@ impl SchemaBuilder {
     /// come from a header line), the label at `label` (0-based) if any, and
     /// the role overrides of `opts`, which must name existing columns.
     /// `source` names the table in error messages.
-    pub fn new(source: &str, names: Vec<String>, header: bool, label: Option<usize>, opts: &TableOptions) -> Result<Self> {
+    pub fn new(
+        source: &str,
+        names: Vec<String>,
+        header: bool,
+        label: Option<usize>,
+        opts: &TableOptions,
+    ) -> Result<Self> {
         opts.validate()?;
         let lists = [&opts.categorical, &opts.numeric, &opts.ignore];
         for n in lists.into_iter().flatten() {
             if !names.contains(n) {
-                let how = if header { "in the header" } else { "(a file without a header names its columns 1, 2, ...)" };
+                let how =
+                    if header { "in the header" } else { "(a file without a header names its columns 1, 2, ...)" };
                 return Err(OddityError::param(
                     "table",
                     format!("no column named `{n}` {how}; columns: {}", names.join(", ")),
@@ -229,7 +242,10 @@ impl SchemaBuilder {
                         slot[id as usize] = pos as u32;
                     }
                     let vocab = kept.iter().map(|&id| c.keys[id as usize].clone()).collect();
-                    (ColumnKind::Categorical { vocab }, Plan::Cat { ids: c.ids, slot, missing: k, width: k as usize + 2 })
+                    (
+                        ColumnKind::Categorical { vocab },
+                        Plan::Cat { ids: c.ids, slot, missing: k, width: k as usize + 2 },
+                    )
                 }
             };
             columns.push(Column { name, kind });
@@ -280,12 +296,13 @@ fn median(vals: &[f32]) -> f32 {
     if v.is_empty() {
         return 0.0;
     }
-    v.sort_unstable_by(f32::total_cmp);
+    // Selection, not a sort: linear time, as every numeric column needs it.
     let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        ((v[m - 1] as f64 + v[m] as f64) / 2.0) as f32
+    let even = v.len() % 2 == 0;
+    let (left, &mut hi, _) = v.select_nth_unstable_by(m, f32::total_cmp);
+    match left.iter().copied().max_by(f32::total_cmp) {
+        Some(lo) if even => ((lo as f64 + hi as f64) / 2.0) as f32,
+        _ => hi,
     }
 }
 

@@ -24,7 +24,13 @@ pub struct TableOptions {
 
 impl Default for TableOptions {
     fn default() -> Self {
-        TableOptions { categorical: Vec::new(), numeric: Vec::new(), ignore: Vec::new(), min_count: 1, missing_indicator: true }
+        TableOptions {
+            categorical: Vec::new(),
+            numeric: Vec::new(),
+            ignore: Vec::new(),
+            min_count: 1,
+            missing_indicator: true,
+        }
     }
 }
 
