@@ -254,28 +254,29 @@ impl SchemaBuilder {
         let schema = Schema { header: self.header, columns };
         schema.validate()?;
         let d = schema.n_features();
-        // Row-major, written column by column.
+        // Row-major, written row by row (one pass over the matrix; each
+        // column's values are read in order).
         let mut buf = vec![0f32; n * d];
-        let mut off = 0usize;
-        for plan in &plans {
-            match plan {
-                Plan::Skip => {}
-                Plan::Num { vals, median, indicator } => {
-                    for (row, &v) in buf.chunks_exact_mut(d).zip(vals) {
+        for (r, row) in buf.chunks_exact_mut(d.max(1)).enumerate() {
+            let mut off = 0usize;
+            for plan in &plans {
+                match plan {
+                    Plan::Skip => {}
+                    Plan::Num { vals, median, indicator } => {
+                        let v = vals[r];
                         let missing = v.is_nan();
                         row[off] = if missing { *median } else { v };
                         if *indicator {
                             row[off + 1] = f32::from(u8::from(missing));
                         }
+                        off += 1 + usize::from(*indicator);
                     }
-                    off += 1 + usize::from(*indicator);
-                }
-                Plan::Cat { ids, slot, missing, width } => {
-                    for (row, &id) in buf.chunks_exact_mut(d).zip(ids) {
+                    Plan::Cat { ids, slot, missing, width } => {
+                        let id = ids[r];
                         let s = if id == MISSING { *missing } else { slot[id as usize] };
                         row[off + s as usize] = 1.0;
+                        off += width;
                     }
-                    off += width;
                 }
             }
         }
