@@ -17,10 +17,11 @@
 //! ```
 //!
 //! The layers, bottom up (docs/architecture.md): [`math`] (mixture math,
-//! percentiles, randomness, standardizer, tensors), [`nn`] (networks),
+//! percentiles, randomness, standardizer, tensors) and [`table`] (the
+//! [`Schema`] that turns raw table columns into features), [`nn`] (networks),
 //! [`train`] (the training loop), [`persist`] (the file format; it knows no
 //! detector), [`detectors`] (the trait, the registry, one folder per
-//! detector), [`eval`] (metrics, thresholds, plots), [`io`] (CSV),
+//! detector), [`eval`] (metrics, thresholds, plots), [`io`] (CSV, Parquet),
 //! [`datasets`] and [`baselines`]. A module uses only those below it.
 
 pub mod device;
