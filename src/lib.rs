@@ -17,10 +17,11 @@
 //! ```
 //!
 //! The layers, bottom up (docs/architecture.md): [`math`] (mixture math,
-//! percentiles, randomness, standardizer, tensors), [`nn`] (networks),
+//! percentiles, randomness, standardizer, tensors) and [`table`] (the
+//! [`Schema`] that turns raw table columns into features), [`nn`] (networks),
 //! [`train`] (the training loop), [`persist`] (the file format; it knows no
 //! detector), [`detectors`] (the trait, the registry, one folder per
-//! detector), [`eval`] (metrics, thresholds, plots), [`io`] (CSV),
+//! detector), [`eval`] (metrics, thresholds, plots), [`io`] (CSV, Parquet),
 //! [`datasets`] and [`baselines`]. A module uses only those below it.
 
 pub mod device;
@@ -29,6 +30,7 @@ pub mod validate;
 
 pub mod math;
 pub mod nn;
+pub mod table;
 pub mod train;
 
 pub mod persist;
@@ -54,4 +56,5 @@ pub use math::percentile::{percentile, percentile_threshold, Ties};
 pub use math::scale::Standardizer;
 pub use nn::recon::{ReconFeature, ReconFeatures};
 pub use nn::{Activation, Layer};
+pub use table::{Schema, TableOptions};
 pub use train::config::{EarlyStopping, EpochStats, FitConfig, Optimizer, TrainReport};

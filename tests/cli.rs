@@ -216,20 +216,36 @@ fn csv_errors_name_line_and_column() {
         std::fs::write(&p, content).expect("write");
         fails(&["fit", "--detector", "ae", "--train", s(&p), "--out", s(&out), "--epochs", "1", "-q"], None)
     };
-    let err = fit_on("a,b,c\n1,2,3\n4,5,6\n7,x,9\n");
+    let fit_numeric = |content: &str| {
+        let p = dir.path().join("bad.csv");
+        std::fs::write(&p, content).expect("write");
+        let args =
+            ["fit", "--detector", "ae", "--train", s(&p), "--out", s(&out), "--epochs", "1", "-q", "--numeric", "b"];
+        fails(&args, None)
+    };
+    // A text cell in a column declared numeric is an error; undeclared, the
+    // column is categorical, with a warning naming the cell.
+    let err = fit_numeric("a,b,c\n1,2,3\n4,5,6\n7,x,9\n");
     assert!(err.contains("line 4, column 2") && err.contains("`x` is not a number"), "{err}");
+    let mixed = dir.path().join("mixed.csv");
+    std::fs::write(&mixed, "a,b,c\n1,2,3\n4,5,6\n7,x,9\n").expect("write");
+    let fitted = dir.path().join("mixed.oddity");
+    let o = oddity(&["fit", "--detector", "ecod", "--train", s(&mixed), "--out", s(&fitted)], None);
+    assert!(o.status.success());
+    assert!(text(&o.stderr).contains("column `b` holds numbers and text (first `x`, line 4)"), "{}", text(&o.stderr));
     let err = fit_on("1,2,3\n4,5\n");
     assert!(err.contains("line 2, column 3") && err.contains("expected 3 columns"), "{err}");
     let err = fit_on("");
     assert!(err.contains("line 1, column 1") && err.contains("empty"), "{err}");
-    let err = fit_on("a,b\n1,nan\n");
+    let err = fit_numeric("a,b\n1,inf\n");
     assert!(err.contains("line 2, column 2") && err.contains("finite"), "{err}");
     let p = dir.path().join("good.csv");
     std::fs::write(&p, "a,b\n1,2\n").expect("write");
     let err = fails(&["fit", "--detector", "ae", "--train", s(&p), "--out", s(&out), "--label-column", "y"], None);
     assert!(err.contains("no column named `y`"), "{err}");
     // Stdin gets the same checks.
-    let err = fails(&["fit", "--detector", "ae", "--train", "-", "--out", s(&out)], Some(b"a,b\n1,2\n3,oops\n"));
+    let args = ["fit", "--detector", "ae", "--train", "-", "--out", s(&out), "--numeric", "b"];
+    let err = fails(&args, Some(b"a,b\n1,2\n3,oops\n"));
     assert!(err.contains("<stdin>, line 3, column 2"), "{err}");
     assert!(!out.exists(), "no detector is written when the input is bad");
 }
@@ -394,4 +410,170 @@ fn careless_use_gets_clear_answers() {
     if score == "inf" {
         assert!(text(&out.stderr).contains("could not be scored") && text(&out.stderr).contains("rows 2"));
     }
+}
+
+/// A raw table (gzip, no header, text columns, a text label) fits and
+/// scores exactly like its hand-encoded numeric version; with a header, the
+/// same table with its columns in another order (and Parquet) scores the same.
+#[test]
+fn raw_tables_score_like_their_hand_encoding() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut r = ChaCha8Rng::seed_from_u64(3);
+    let protos = ["udp", "tcp", "icmp"];
+    let flags = ["SF", "REJ"];
+    let mut raw = Vec::new();
+    for i in 0..200 {
+        let a: f64 = r.random_range(0.0..10.0);
+        let p = protos[r.random_range(0..3)];
+        let b: f64 = r.random_range(-1.0..1.0);
+        let f = flags[i % 2];
+        raw.push([format!("{a:.3}"), p.to_string(), format!("{b:.4}"), f.to_string(), "normal.".into()]);
+    }
+    // By hand: vocabularies sorted, then a `missing` and an `other` slot.
+    let (vp, vf) = (["icmp", "tcp", "udp"], ["REJ", "SF"]);
+    let onehot = |v: &[&str], x: &str| -> Vec<String> {
+        v.iter().map(|u| if *u == x { "1" } else { "0" }).chain(["0", "0"]).map(String::from).collect()
+    };
+    let hand: String = raw
+        .iter()
+        .map(|c| {
+            let mut cells = vec![c[0].clone()];
+            cells.extend(onehot(&vp, &c[1]));
+            cells.push(c[2].clone());
+            cells.extend(onehot(&vf, &c[3]));
+            cells.join(",") + "\n"
+        })
+        .collect();
+    let hand_csv = dir.path().join("hand.csv");
+    std::fs::write(&hand_csv, hand).expect("write");
+    let raw_text: String = raw.iter().map(|c| c.join(",") + "\n").collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(raw_text.as_bytes()).expect("gzip");
+    let raw_gz = dir.path().join("raw.gz");
+    std::fs::write(&raw_gz, gz.finish().expect("gzip")).expect("write");
+    let (det_raw, det_hand) = (dir.path().join("raw.oddity"), dir.path().join("hand.oddity"));
+    let fit = |train: &Path, out: &Path, extra: &[&str]| {
+        let mut args = vec!["fit", "--detector", "aegmm", "--train", s(train), "--out", s(out), "--epochs", "2", "-q"];
+        args.extend(extra);
+        ok(&args, None);
+    };
+    fit(&raw_gz, &det_raw, &["--label-index", "5"]);
+    fit(&hand_csv, &det_hand, &[]);
+    let raw_scores = ok(&["score", s(&det_raw), s(&raw_gz)], None);
+    assert_eq!(raw_scores.lines().count(), 200);
+    assert_eq!(raw_scores, ok(&["score", s(&det_hand), s(&hand_csv)], None));
+    // Without the label column, the same rows score the same.
+    let nolabel = dir.path().join("nolabel.csv");
+    std::fs::write(&nolabel, raw.iter().map(|c| c[..4].join(",") + "\n").collect::<String>()).expect("write");
+    assert_eq!(raw_scores, ok(&["score", s(&det_raw), s(&nolabel)], None));
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&det_raw)], None)).expect("json");
+    assert_eq!(info["format_version"], 3);
+    assert_eq!(info["schema"]["columns"][1]["vocab"], serde_json::json!(["icmp", "tcp", "udp"]));
+    assert_eq!(info["schema"]["columns"][4]["role"], "label");
+
+    // With a header: columns matched by name, in any order.
+    let with_header = dir.path().join("h.csv");
+    let mut t = String::from("a,proto,b,flag,label\n");
+    t.push_str(&raw_text);
+    std::fs::write(&with_header, &t).expect("write");
+    let det_h = dir.path().join("h.oddity");
+    fit(&with_header, &det_h, &["--label-column", "label"]);
+    let h_scores = ok(&["score", s(&det_h), s(&with_header)], None);
+    assert_eq!(h_scores, raw_scores, "a header changes nothing but the names");
+    let reordered = dir.path().join("r.csv");
+    let mut t = String::from("flag,b,proto,a\n");
+    for c in &raw {
+        t.push_str(&format!("{},{},{},{}\n", c[3], c[2], c[1], c[0]));
+    }
+    std::fs::write(&reordered, t).expect("write");
+    assert_eq!(ok(&["score", s(&det_h), s(&reordered)], None), h_scores);
+    let missing = dir.path().join("m.csv");
+    std::fs::write(&missing, "flag,b,a\nSF,0.1,1\n").expect("write");
+    let err = fails(&["score", s(&det_h), s(&missing)], None);
+    assert!(err.contains("column `proto` is missing"), "{err}");
+    // An unseen value and missing cells still score, with warnings.
+    let odd = dir.path().join("odd.csv");
+    std::fs::write(&odd, "a,proto,b,flag\n,gre,0.1,SF\n1,tcp,,NA\n").expect("write");
+    let o = oddity(&["score", s(&det_h), s(&odd)], None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).lines().count(), 2);
+    let e = text(&o.stderr);
+    assert!(e.contains("not seen in training") && e.contains("training median"), "{e}");
+
+    // Parquet in and out.
+    #[cfg(feature = "parquet")]
+    {
+        use std::sync::Arc;
+
+        use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, RecordBatch, StringArray};
+        let col = |j: usize| raw.iter().map(|c| c[j].clone()).collect::<Vec<_>>();
+        let num = |j: usize| -> ArrayRef {
+            Arc::new(col(j).iter().map(|v| v.parse::<f64>().expect("number")).collect::<Float64Array>())
+        };
+        let txt = |j: usize| -> ArrayRef { Arc::new(StringArray::from(col(j))) };
+        let write = |name: &str, cols: Vec<(&str, ArrayRef)>| {
+            let batch = RecordBatch::try_from_iter(cols).expect("batch");
+            let pq = dir.path().join(name);
+            let f = std::fs::File::create(&pq).expect("create");
+            let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).expect("writer");
+            w.write(&batch).expect("write");
+            w.close().expect("close");
+            pq
+        };
+        // Columns in another order than the training CSV's.
+        let pq = write("t.parquet", vec![("b", num(2)), ("proto", txt(1)), ("a", num(0)), ("flag", txt(3))]);
+        assert_eq!(ok(&["score", s(&det_h), s(&pq)], None), h_scores);
+        let out = dir.path().join("scores.parquet");
+        ok(&["score", s(&det_h), s(&pq), "--out", s(&out)], None);
+        let rd = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&out).expect("open"),
+        )
+        .expect("reader")
+        .build()
+        .expect("build");
+        let mut got = Vec::new();
+        for b in rd {
+            let b = b.expect("batch");
+            let sc = b.column(0).as_any().downcast_ref::<Float32Array>().expect("f32");
+            got.extend((0..sc.len()).map(|i| sc.value(i)));
+            assert_eq!(b.column(1).null_count(), b.num_rows(), "no threshold: flags are null");
+        }
+        let want: Vec<f32> = h_scores.lines().map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+        assert_eq!(got, want);
+        // A detector fitted on Parquet (columns in the CSV's order) scores
+        // the CSV as the one fitted on the CSV.
+        let same = write("same.parquet", vec![("a", num(0)), ("proto", txt(1)), ("b", num(2)), ("flag", txt(3))]);
+        let det_p = dir.path().join("p.oddity");
+        fit(&same, &det_p, &[]);
+        assert_eq!(ok(&["score", s(&det_p), s(&with_header)], None), h_scores);
+    }
+}
+
+/// The `[table]` section of `--config` sets roles and options; the flags add
+/// to it; a misspelt key is refused.
+#[test]
+fn config_file_sets_table_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("t.csv");
+    std::fs::write(&csv, "id,code,x,y\n1,7,0.5,a\n2,8,0.25,b\n3,7,,a\n4,7,1.0,c\n").expect("write");
+    let cfg = dir.path().join("t.toml");
+    std::fs::write(&cfg, "[table]\ncategorical = [\"code\"]\nmin_count = 2\nmissing_indicator = false\n")
+        .expect("write");
+    let det = dir.path().join("t.oddity");
+    let args =
+        ["fit", "--detector", "ecod", "--train", s(&csv), "--out", s(&det), "--config", s(&cfg), "--ignore", "id"];
+    ok(&args, None);
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&det)], None)).expect("json");
+    let cols = &info["schema"]["columns"];
+    assert_eq!(cols[0]["role"], "ignored");
+    // `code` 7 is kept, 8 (seen once) goes to `other`; `y` keeps only `a`.
+    assert_eq!(cols[1]["vocab"], serde_json::json!(["7"]));
+    assert_eq!(cols[2]["missing_indicator"], false);
+    assert_eq!(cols[2]["median"], 0.5);
+    assert_eq!(cols[3]["vocab"], serde_json::json!(["a"]));
+    assert_eq!(info["n_features"], 3 + 1 + 3);
+    std::fs::write(&cfg, "[table]\ncategorcal = [\"code\"]\n").expect("write");
+    let err = fails(&args, None);
+    assert!(err.contains("categorcal") && err.contains("t.toml"), "{err}");
 }

@@ -40,6 +40,9 @@ fn format_1_files_load_and_score_identically() {
         let via_entry = registry::get(name).unwrap().load(&file, Device::Cpu).unwrap();
         let det = load_any(&path, Device::Cpu).unwrap();
         assert_eq!(det.kind().tag(), name);
+        // No schema in format 1: the all-numeric one of the detector's width.
+        assert_eq!(det.schema(), Schema::numeric(det.n_features()), "{name}");
+        assert!(file.meta.schema_json.is_none());
         assert_eq!(det.threshold(), want[name]["threshold"].as_f64(), "{name}");
         let bits: Vec<u64> =
             want[name]["instance_bits"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();

@@ -70,6 +70,7 @@ fn forge(
         report_json: None,
         saved_on: "cpu".into(),
         arrays,
+        schema_json: None,
     };
     let p = dir.join(name);
     persist::write(&p, &r).unwrap();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// before it.
 const LAYERS: &[&[&str]] = &[
     &["error", "device", "validate"],
-    &["math"],
+    &["math", "table"],
     &["nn"],
     &["train"],
     &["persist"],

@@ -226,6 +226,19 @@ pub trait Detector: Send {
         self.state_mut().set_threshold(threshold)
     }
 
+    /// The table schema that maps raw rows to this detector's features: the
+    /// one fitted with it on a table, or `n_features` numeric columns.
+    fn schema(&self) -> crate::table::Schema {
+        self.state().schema.clone().unwrap_or_else(|| crate::table::Schema::numeric(self.n_features()))
+    }
+
+    /// Attaches the schema of the table the detector was fitted on (after
+    /// `fit`, which clears it); it must make `n_features` features.
+    fn set_schema(&mut self, schema: crate::table::Schema) -> Result<()> {
+        let n = self.n_features();
+        self.state_mut().set_schema(schema, n)
+    }
+
     /// Training summary of the last `fit`, if any.
     fn train_report(&self) -> Option<&TrainReport> {
         self.state().report.as_ref()

@@ -3,9 +3,11 @@
 //! [`read_csv`] reads a file (or stdin, given `-`) of numbers into an
 //! `Array2<f32>`, one row per line:
 //!
-//! - **Header:** optional. The first non-blank line is a header when one of
-//!   its cells (other than a column dropped by index) is non-empty and not a
-//!   number; otherwise it is data.
+//! - **Header:** optional. The first non-blank line is a header when every
+//!   one of its cells (other than a column dropped by index) is non-empty
+//!   and not a number; otherwise it is data, so a data row with one stray
+//!   word is an error, never silently taken for a header. (Raw tables with
+//!   text columns go through [`crate::io::table`].)
 //! - **Cells:** separated by commas, surrounding spaces ignored. A cell may
 //!   be quoted (`"1.5"`, `"a, b"`, `"say ""hi"""`); quoted cells cannot span
 //!   lines. Numbers are parsed as `f32`; NaN, infinities, values beyond the
@@ -75,9 +77,19 @@ pub fn parse_error(source_name: &str, line: usize, column: Option<usize>, reason
 /// leading spaces dropped, trailing ones kept for the caller to trim, quoted cells unquoted).
 /// Lines that are not UTF-8 or hold a broken quote are parse errors.
 pub fn for_each_record<R: BufRead>(
-    mut reader: R,
+    reader: R,
     source_name: &str,
     mut f: impl FnMut(usize, &[Cow<'_, str>]) -> Result<()>,
+) -> Result<()> {
+    for_each_record_while(reader, source_name, |line, cells| f(line, cells).map(|()| true))
+}
+
+/// [`for_each_record`], stopping after the first record for which `f`
+/// returns `false`.
+pub fn for_each_record_while<R: BufRead>(
+    mut reader: R,
+    source_name: &str,
+    mut f: impl FnMut(usize, &[Cow<'_, str>]) -> Result<bool>,
 ) -> Result<()> {
     let mut buf = Vec::new();
     let mut line_no = 0usize;
@@ -99,7 +111,9 @@ pub fn for_each_record<R: BufRead>(
             continue;
         }
         let cells = split_cells(text).map_err(|(col, reason)| parse_error(source_name, line_no, Some(col), reason))?;
-        f(line_no, &cells)?;
+        if !f(line_no, &cells)? {
+            return Ok(());
+        }
     }
 }
 
@@ -173,7 +187,8 @@ fn first_line_layout(
         .enumerate()
         // `nan` or `inf` counts as a number here, so a first line holding
         // one is data (and refused as not finite, naming line 1).
-        .any(|(i, c)| Some(i) != dropped_index && !c.trim().is_empty() && c.trim().parse::<f32>().is_err());
+        .filter(|(i, _)| Some(*i) != dropped_index)
+        .all(|(_, c)| !c.trim().is_empty() && c.trim().parse::<f32>().is_err());
     let dropped = match &opts.drop {
         None => None,
         Some(DropColumn::Index(i)) => Some(*i),
@@ -346,6 +361,13 @@ mod tests {
         }
         // A first line of numbers and NaN is data, not a header.
         assert_eq!(parse_err("nan,1\n", None).0, 1);
+    }
+
+    #[test]
+    fn a_row_with_one_word_is_data_not_a_header() {
+        let (line, col, reason) = parse_err("1,2,x\n3,4,5\n", None);
+        assert_eq!((line, col), (1, Some(3)));
+        assert!(reason.contains("`x` is not a number"), "{reason}");
     }
 
     #[test]

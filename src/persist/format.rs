@@ -24,15 +24,16 @@ use sha2::{Digest, Sha256};
 
 use super::atomic::write_atomic;
 use super::meta::{ArrayData, ArrayEntry, Dtype, FileMeta, Record};
-use super::v1;
+use super::{v1, v2};
 use crate::error::{OddityError, Result};
 use crate::math::gmm::GmmState;
 use crate::math::scale::Standardizer;
 
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"\x89ODDITY\n";
-/// The format version this library writes; it reads this one and version 1.
-pub const FORMAT_VERSION: u16 = 2;
+/// The format version this library writes; it reads this one, 2 (no
+/// schema) and 1 (kind as an enum, no schema).
+pub const FORMAT_VERSION: u16 = 3;
 pub(super) const HEADER_LEN: usize = 52;
 /// Upper bound on the metadata block (configs, GMM, reports are small).
 pub(super) const MAX_META: usize = 64 << 20;
@@ -87,6 +88,7 @@ pub fn encode(r: &Record) -> Result<Vec<u8>> {
         report_json: r.report_json.clone(),
         saved_on: r.saved_on.clone(),
         arrays,
+        schema_json: r.schema_json.clone(),
     };
     encode_raw(&meta, &data)
 }
@@ -137,7 +139,7 @@ pub fn read(path: &Path) -> Result<DetectorFile> {
     decode(path, bytes)
 }
 
-/// Verifies and parses the bytes of a detector file (format 1 or 2).
+/// Verifies and parses the bytes of a detector file (format 1, 2 or 3).
 pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<DetectorFile> {
     let err = |r: &str| format_err(path, r);
     if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
@@ -183,6 +185,8 @@ pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<DetectorFile> {
     let block = &body[4..4 + meta_len];
     let (meta, used) = if version == 1 {
         v1::decode_meta(block, bincode_cfg()).map_err(|e| err(&format!("corrupted metadata: {e}")))?
+    } else if version == 2 {
+        v2::decode_meta(block, bincode_cfg()).map_err(|e| err(&format!("corrupted metadata: {e}")))?
     } else {
         bincode::serde::decode_from_slice::<FileMeta, _>(block, bincode_cfg())
             .map_err(|e| err(&format!("corrupted metadata: {e}")))?

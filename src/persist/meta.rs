@@ -76,6 +76,9 @@ pub struct FileMeta {
     pub saved_on: String,
     /// Index of the arrays (network weights, stored rows, trees ...).
     pub arrays: Vec<ArrayEntry>,
+    /// The table schema as JSON (format 3; `None` in files of formats 1
+    /// and 2, and for detectors fitted on a matrix: all-numeric).
+    pub schema_json: Option<String>,
 }
 
 /// An array's values, by element type.
@@ -133,4 +136,6 @@ pub struct Record {
     pub saved_on: String,
     /// The arrays, in the order they are written.
     pub arrays: Vec<NamedArray>,
+    /// The table schema as JSON, if the detector has one.
+    pub schema_json: Option<String>,
 }

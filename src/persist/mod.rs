@@ -6,6 +6,7 @@ mod atomic;
 mod format;
 mod meta;
 mod v1;
+mod v2;
 
 pub use atomic::write_atomic;
 pub use format::{decode, encode, encode_raw, read, write, DetectorFile, FORMAT_VERSION, MAGIC};

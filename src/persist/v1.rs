@@ -57,6 +57,7 @@ pub(super) fn decode_meta(
         report_json: m.report_json,
         saved_on: m.saved_on,
         arrays: m.tensors,
+        schema_json: None,
     };
     Ok((meta, used))
 }

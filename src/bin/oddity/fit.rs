@@ -6,11 +6,11 @@ use clap::Args;
 use serde::Deserialize;
 use serde_json::Value;
 
-use oddity::io::csv::read_csv;
+use oddity::io::any::fit_table;
 use oddity::registry;
-use oddity::{Device, FitConfig, OddityError, Result, TrainReport};
+use oddity::{Device, FitConfig, OddityError, Result, TableOptions, TrainReport};
 
-use crate::{parse_device, LabelArgs};
+use crate::{parse_device, read_options, tell, HeaderArgs, LabelArgs};
 
 /// The built-in detectors' names, with their summaries, for `--detector`.
 fn detector_names() -> clap::builder::PossibleValuesParser {
@@ -23,7 +23,7 @@ pub(crate) struct FitArgs {
     /// Detector type (see `oddity detectors`).
     #[arg(long, value_parser = detector_names())]
     detector: String,
-    /// Training CSV (inliers only); `-` reads stdin.
+    /// Training table (inliers only): CSV, gzip CSV, or Parquet (`.parquet`); `-` reads stdin.
     #[arg(long, value_name = "FILE.csv")]
     train: PathBuf,
     /// Where to write the detector (atomically; replaces an existing file).
@@ -57,28 +57,68 @@ pub(crate) struct FitArgs {
     device: Device,
     #[command(flatten)]
     label: LabelArgs,
+    #[command(flatten)]
+    header: HeaderArgs,
+    #[command(flatten)]
+    table: TableArgs,
     /// No progress output (the one-line summary is still printed).
     #[arg(long, short)]
     quiet: bool,
 }
 
-/// The `--config` file: both sections optional. The detector section is
+/// Column roles and encoding; added to the `[table]` section of `--config`.
+#[derive(Args, Debug)]
+pub(crate) struct TableArgs {
+    /// Read these columns (header names, or 1-based positions without a header) as categorical; repeatable, or comma-separated.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    categorical: Vec<String>,
+    /// These columns must be numeric (a text cell is then an error).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    numeric: Vec<String>,
+    /// Leave these columns out.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    ignore: Vec<String>,
+    /// Categorical values seen fewer times than N in training go to the column's `other` slot [default: 1, or the config file's].
+    #[arg(long, value_name = "N")]
+    min_count: Option<u64>,
+    /// No missing-indicator features for numeric columns with missing cells.
+    #[arg(long)]
+    no_missing_indicator: bool,
+}
+
+impl TableArgs {
+    fn apply(&self, mut t: TableOptions) -> TableOptions {
+        t.categorical.extend(self.categorical.iter().cloned());
+        t.numeric.extend(self.numeric.iter().cloned());
+        t.ignore.extend(self.ignore.iter().cloned());
+        t.min_count = self.min_count.unwrap_or(t.min_count);
+        t.missing_indicator &= !self.no_missing_indicator;
+        t
+    }
+}
+
+/// The `--config` file: every section optional. The detector section is
 /// kept as JSON and parsed by the registry entry of `--detector`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     detector: Option<Value>,
     fit: Option<FitConfig>,
+    table: Option<TableOptions>,
 }
 
 pub(crate) fn fit(a: FitArgs) -> Result<()> {
     let entry = registry::get(&a.detector)?;
-    let (x, _) = read_csv(&a.train, &a.label.csv_options())?;
-    let n = x.ncols();
     let config_text = a.config.as_deref().map(|p| std::fs::read_to_string(p).map_err(|e| OddityError::io(p, e)));
     let config_text = config_text.transpose()?;
     let source = a.config.as_deref().zip(config_text.as_deref());
-    let c = parse_config(source, entry)?;
+    let mut c = parse_config(source, entry)?;
+    let topts = a.table.apply(c.table.take().unwrap_or_default());
+    let t = fit_table(&a.train, &read_options(&a.header, &a.label), &topts)?;
+    tell("warning", &t.warnings);
+    let table = table_summary(&t.schema);
+    let (x, schema) = (t.x, t.schema);
+    let n = x.ncols();
     let from_file = c.detector.is_some();
     let mut det = entry.build(n, c.detector, a.device).map_err(|e| match (&a.config, e) {
         (Some(p), OddityError::InvalidParameter { name, reason }) if from_file && name != "device" => {
@@ -101,8 +141,9 @@ pub(crate) fn fit(a: FitArgs) -> Result<()> {
         ));
     }
     let report = det.fit(x.view(), &fc)?;
+    det.set_schema(schema)?;
     det.save(&a.out)?;
-    eprintln!("{}", fit_summary(det.kind().name(), &x.dim(), &report, &a.out));
+    eprintln!("{}", fit_summary(det.kind().name(), &x.dim(), &table, &report, &a.out));
     Ok(())
 }
 
@@ -110,7 +151,7 @@ pub(crate) fn fit(a: FitArgs) -> Result<()> {
 /// Unknown fields anywhere are errors, so a misspelt setting is never ignored.
 fn parse_config(source: Option<(&Path, &str)>, entry: &registry::Entry) -> Result<ConfigFile> {
     let Some((path, text)) = source else {
-        return Ok(ConfigFile { detector: None, fit: None });
+        return Ok(ConfigFile { detector: None, fit: None, table: None });
     };
     let name = path.display().to_string();
     let is_toml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
@@ -148,6 +189,7 @@ fn parse_config(source: Option<(&Path, &str)>, entry: &registry::Entry) -> Resul
     let sections = [
         ("detector", typed.detector.as_ref().map(serde_json::to_value)),
         ("fit", typed.fit.as_ref().map(serde_json::to_value)),
+        ("table", typed.table.as_ref().map(serde_json::to_value)),
     ];
     for (section, known) in sections {
         let (Some(given), Some(Ok(known))) = (raw.get(section), known) else { continue };
@@ -196,11 +238,24 @@ fn line_col(text: &str, at: usize) -> (usize, Option<usize>) {
     (line, Some(column))
 }
 
-fn fit_summary(name: &str, dim: &(usize, usize), r: &TrainReport, out: &Path) -> String {
+/// What the schema made of the table, for the summary line.
+fn table_summary(s: &oddity::Schema) -> String {
+    let count = |role: &str| s.columns.iter().filter(|c| c.role() == role).count();
+    let mut parts = vec![if s.header { "header".to_string() } else { "no header".to_string() }];
+    for role in ["numeric", "categorical", "ignored", "label"] {
+        let n = count(role);
+        if n > 0 {
+            parts.push(format!("{n} {role}"));
+        }
+    }
+    parts.join(", ")
+}
+
+fn fit_summary(name: &str, dim: &(usize, usize), table: &str, r: &TrainReport, out: &Path) -> String {
     let loss = r.final_loss().map_or_else(|| "n/a".to_string(), |l| format!("{l:.6}"));
     let val = r.epochs.last().and_then(|e| e.val_loss).map(|v| format!(", val loss {v:.6}")).unwrap_or_default();
     format!(
-        "fitted {} on {} rows x {} features ({} epochs{}{}, {:.2} s, final loss {loss}{val}); saved {}",
+        "fitted {} on {} rows x {} features (table: {table}; {} epochs{}{}, {:.2} s, final loss {loss}{val}); saved {}",
         name,
         dim.0,
         dim.1,

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use oddity::persist;
+use oddity::table::ColumnKind;
 use oddity::{registry, Device, OddityError, Result, TrainReport};
 
 use crate::print_out;
@@ -27,6 +28,7 @@ struct Info<'a> {
     library_version: &'a str,
     format_version: u16,
     n_features: Value,
+    schema: Value,
     fitted: bool,
     threshold: Option<f64>,
     standardized: bool,
@@ -44,7 +46,27 @@ pub(crate) fn info(a: InfoArgs) -> Result<()> {
     // Verify fully: the detector must load (config, arrays, state), not only
     // the file's outer checks pass.
     let entry = registry::entry_of(&f)?;
-    entry.load(&f, Device::Cpu)?;
+    let det = entry.load(&f, Device::Cpu)?;
+    let schema = det.schema();
+    let columns: Vec<Value> = schema
+        .columns
+        .iter()
+        .map(|c| match &c.kind {
+            ColumnKind::Numeric { median, indicator } => {
+                json!({ "name": c.name, "role": c.role(), "median": median, "missing_indicator": indicator })
+            }
+            ColumnKind::Categorical { vocab } => {
+                json!({ "name": c.name, "role": c.role(), "vocab_size": vocab.len(), "vocab": vocab })
+            }
+            _ => json!({ "name": c.name, "role": c.role() }),
+        })
+        .collect();
+    let schema = json!({
+        "stored": m_has_schema(&f),
+        "header": schema.header,
+        "n_features": schema.n_features(),
+        "columns": columns,
+    });
     let m = &f.meta;
     let bad = |what: &str, e: serde_json::Error| OddityError::Format {
         path: a.detector.clone(),
@@ -85,6 +107,7 @@ pub(crate) fn info(a: InfoArgs) -> Result<()> {
         library_version: &m.library_version,
         format_version: m.format_version,
         n_features: config.get("n_features").cloned().unwrap_or(Value::Null),
+        schema,
         fitted: m.fitted,
         threshold: m.threshold,
         standardized: m.scaler.is_some(),
@@ -98,4 +121,10 @@ pub(crate) fn info(a: InfoArgs) -> Result<()> {
     };
     let text = serde_json::to_string_pretty(&out).map_err(|e| OddityError::Numerical(e.to_string()))?;
     print_out(&format!("{text}\n"))
+}
+
+/// False for files of formats 1 and 2 and detectors fitted on a matrix,
+/// whose schema `info` shows is the implied all-numeric one.
+fn m_has_schema(f: &persist::DetectorFile) -> bool {
+    f.meta.schema_json.is_some()
 }

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use oddity::io::csv::{CsvOptions, DropColumn};
+use oddity::io::csv::DropColumn;
+use oddity::io::table::{HeaderMode, ReadOptions};
 use oddity::{registry, Device, OddityError, Result};
 
 mod fit;
@@ -29,8 +30,9 @@ use threshold::ThresholdArgs;
     about = "Unsupervised anomaly detection on libtorch: autoencoders, DAGMM and classical detectors",
     long_about = "Unsupervised anomaly detection on libtorch: autoencoders, DAGMM and classical detectors.\n\n\
         Typical use: `fit` on a CSV of inliers, `threshold` from a percentile of scores on \
-        representative data, then `score` new rows. Input files are numeric CSV with an optional \
-        header; `-` reads stdin. Exit status: 0 on success, 1 on any error.",
+        representative data, then `score` new rows. Input files are CSV (optionally gzip) with an \
+        optional header; text columns are one-hot encoded and missing cells imputed by a schema \
+        learned at `fit` and saved in the detector; `-` reads stdin. Exit status: 0 on success, 1 on any error.",
     after_help = "Example:\n  oddity fit --detector aegmm --train normal.csv --out kdd.oddity --epochs 50\n  \
         oddity threshold kdd.oddity --data val.csv --percentile 95 --label-column label\n  \
         oddity score kdd.oddity new.csv > scores.csv\n  oddity info kdd.oddity"
@@ -75,14 +77,36 @@ pub(crate) struct LabelArgs {
     label_index: Option<u64>,
 }
 
-impl LabelArgs {
-    pub(crate) fn csv_options(&self) -> CsvOptions {
-        let drop = match (&self.label_column, self.label_index) {
-            (Some(name), _) => Some(DropColumn::Name(name.clone())),
-            (None, Some(i)) => Some(DropColumn::Index(i.saturating_sub(1) as usize)),
-            (None, None) => None,
-        };
-        CsvOptions { drop }
+/// Whether the table's first line is a header (docs/cli.md, "Header").
+#[derive(Args, Debug, Clone)]
+pub(crate) struct HeaderArgs {
+    /// The first non-blank line is a header.
+    #[arg(long, conflicts_with = "no_header")]
+    header: bool,
+    /// Every line is data (no header).
+    #[arg(long)]
+    no_header: bool,
+}
+
+/// How to read a table: header and label.
+pub(crate) fn read_options(h: &HeaderArgs, l: &LabelArgs) -> ReadOptions {
+    let header = match (h.header, h.no_header) {
+        (true, _) => HeaderMode::Present,
+        (_, true) => HeaderMode::Absent,
+        _ => HeaderMode::Auto,
+    };
+    let label = match (&l.label_column, l.label_index) {
+        (Some(name), _) => Some(DropColumn::Name(name.clone())),
+        (None, Some(i)) => Some(DropColumn::Index(i.saturating_sub(1) as usize)),
+        (None, None) => None,
+    };
+    ReadOptions { header, label }
+}
+
+/// Prints notes and warnings of the table readers on stderr.
+pub(crate) fn tell(prefix: &str, lines: &[String]) {
+    for l in lines {
+        eprintln!("{prefix}: {l}");
     }
 }
 
@@ -153,6 +177,16 @@ pub(crate) fn name_files(e: OddityError, csv: &std::path::Path, det: &std::path:
                 det.display()
             ),
         ),
+        e => e,
+    }
+}
+
+/// A table that does not fit a detector's schema names the detector too.
+pub(crate) fn name_detector(e: OddityError, det: &std::path::Path) -> OddityError {
+    match e {
+        OddityError::InvalidParameter { name: "data", reason } => {
+            OddityError::param("data", format!("{reason} (detector {})", det.display()))
+        }
         e => e,
     }
 }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use oddity::io::csv::read_csv;
+use oddity::io::any::read_table_with;
 use oddity::{PredictConfig, Result, Ties};
 
-use crate::{name_files, print_out, LabelArgs, RunArgs};
+use crate::{name_detector, name_files, print_out, read_options, tell, HeaderArgs, LabelArgs, RunArgs};
 
 #[derive(Args, Debug)]
 pub(crate) struct ThresholdArgs {
@@ -27,6 +27,8 @@ pub(crate) struct ThresholdArgs {
     ties: TiesArg,
     #[command(flatten)]
     label: LabelArgs,
+    #[command(flatten)]
+    header: HeaderArgs,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -53,7 +55,9 @@ impl From<TiesArg> for Ties {
 
 pub(crate) fn threshold(a: ThresholdArgs) -> Result<()> {
     let mut det = oddity::load_any(&a.detector, a.run.device)?;
-    let (x, _) = read_csv(&a.data, &a.label.csv_options())?;
+    let (x, warnings) = read_table_with(&a.data, &det.schema(), &read_options(&a.header, &a.label))
+        .map_err(|e| name_detector(e, &a.detector))?;
+    tell("warning", &warnings);
     let cfg = PredictConfig {
         batch_size: a.run.batch_size,
         return_feature_score: false,

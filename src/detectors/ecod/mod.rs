@@ -177,7 +177,8 @@ impl Detector for OutlierECOD {
             t0.elapsed().as_secs_f64(),
             "ECOD: per-feature empirical CDFs of the training rows; epoch settings are not used",
         );
-        self.state = DetectorState { fitted: true, threshold: None, scaler: None, report: Some(report.clone()) };
+        self.state =
+            DetectorState { fitted: true, threshold: None, scaler: None, report: Some(report.clone()), schema: None };
         Ok(report)
     }
 

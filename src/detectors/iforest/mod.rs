@@ -206,7 +206,8 @@ impl Detector for OutlierIForest {
             t0.elapsed().as_secs_f64(),
             format!("IsolationForest: {} trees on {psi}-row subsamples; epoch settings are not used", self.cfg.n_trees),
         );
-        self.state = DetectorState { fitted: true, threshold: None, scaler: None, report: Some(report.clone()) };
+        self.state =
+            DetectorState { fitted: true, threshold: None, scaler: None, report: Some(report.clone()), schema: None };
         Ok(report)
     }
 

@@ -450,7 +450,8 @@ impl OutlierKNN {
             }
         );
         let report = TrainReport::without_training(n, t0.elapsed().as_secs_f64(), note);
-        self.state = DetectorState { fitted: true, threshold: None, scaler, report: Some(report.clone()) };
+        self.state =
+            DetectorState { fitted: true, threshold: None, scaler, report: Some(report.clone()), schema: None };
         Ok(report)
     }
 }

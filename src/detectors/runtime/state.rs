@@ -10,6 +10,7 @@ use crate::error::{OddityError, Result};
 use crate::math::scale::Standardizer;
 use crate::math::tensor::{to_tensor, Transform};
 use crate::persist::{DetectorFile, NamedArray, Record};
+use crate::table::Schema;
 use crate::train;
 use crate::train::config::{FitConfig, TrainReport};
 use crate::validate::{check_features, check_shape};
@@ -27,6 +28,10 @@ pub struct DetectorState {
     pub scaler: Option<Standardizer>,
     /// The report of the last `fit`.
     pub report: Option<TrainReport>,
+    /// The table schema that maps raw rows to this detector's features, if
+    /// it was fitted on a table (`None`: all-numeric, see
+    /// [`crate::Detector::schema`]). `fit` on a matrix clears it.
+    pub schema: Option<Schema>,
 }
 
 impl DetectorState {
@@ -55,7 +60,30 @@ impl DetectorState {
                 serde_json::from_str::<TrainReport>(s).map_err(|e| f.error(format!("invalid training report: {e}")))?,
             ),
         };
-        Ok(DetectorState { fitted: m.fitted, threshold: m.threshold, scaler: f.scaler(n_features)?, report })
+        let schema = match m.schema_json.as_deref() {
+            None => None,
+            Some(s) => {
+                let schema = Schema::from_json(s).map_err(|e| f.error(format!("invalid table schema: {e}")))?;
+                if schema.n_features() != n_features {
+                    return Err(f.error(format!(
+                        "the table schema makes {} features, the detector takes {n_features}",
+                        schema.n_features()
+                    )));
+                }
+                Some(schema)
+            }
+        };
+        Ok(DetectorState { fitted: m.fitted, threshold: m.threshold, scaler: f.scaler(n_features)?, report, schema })
+    }
+
+    /// Sets the table schema; it must make `n_features` features.
+    pub fn set_schema(&mut self, schema: Schema, n_features: usize) -> Result<()> {
+        schema.validate()?;
+        if schema.n_features() != n_features {
+            return Err(OddityError::FeatureMismatch { expected: n_features, got: schema.n_features() });
+        }
+        self.schema = Some(schema);
+        Ok(())
     }
 
     /// Fails when a file of a detector without a mixture holds one.
@@ -97,6 +125,7 @@ impl DetectorState {
             report_json: self.report.as_ref().map(json).transpose()?,
             saved_on: crate::device::describe(device),
             arrays,
+            schema_json: self.schema.as_ref().map(Schema::to_json).transpose()?,
         })
     }
 }

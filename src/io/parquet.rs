@@ -1,0 +1,169 @@
+//! Parquet tables through a [`Schema`], with the CSV readers' rules
+//! (`crate::io::table`): a Parquet file always names its columns, so they
+//! are matched by name. Cells are read as text (arrow's display of each
+//! value; a null is a missing cell), so a Parquet column and a CSV column
+//! holding the same values give the same features. The file is read one
+//! record batch at a time (row groups, 8192 rows a batch): the raw table is
+//! never held in memory, only the features.
+//!
+//! Scores are written by [`write_scores`]. Errors name the 1-based data row
+//! as the "line".
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{Array, BooleanArray, Float32Array, RecordBatch};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use arrow_schema::{DataType, Field, Schema as ArrowSchema};
+use ndarray::Array2;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+
+use super::csv::{parse_error, DropColumn};
+use super::table::{FitTable, ReadOptions};
+use crate::error::{OddityError, Result};
+use crate::persist::write_atomic;
+use crate::table::{RowEncoder, Schema, SchemaBuilder, TableOptions};
+
+const BATCH: usize = 8192;
+
+fn perr(path: &Path, e: impl std::fmt::Display) -> OddityError {
+    parse_error(&path.display().to_string(), 1, None, format!("cannot read Parquet: {e}"))
+}
+
+/// The column names of a Parquet file.
+fn names(path: &Path) -> Result<Vec<String>> {
+    let f = File::open(path).map_err(|e| OddityError::io(path, e))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| perr(path, e))?;
+    Ok(b.schema().fields().iter().map(|f| f.name().clone()).collect())
+}
+
+/// Calls `f` with the 1-based row number and the cells of every row.
+fn for_each_row(path: &Path, mut f: impl FnMut(usize, &[String]) -> Result<()>) -> Result<()> {
+    let file = File::open(path).map_err(|e| OddityError::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| perr(path, e))?
+        .with_batch_size(BATCH)
+        .build()
+        .map_err(|e| perr(path, e))?;
+    let opts = FormatOptions::default().with_null("");
+    let mut row = 0usize;
+    let mut cells: Vec<String> = Vec::new();
+    for batch in reader {
+        let batch: RecordBatch = batch.map_err(|e| perr(path, e))?;
+        let fmts = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| perr(path, e))?;
+        cells.resize(fmts.len(), String::new());
+        for i in 0..batch.num_rows() {
+            row += 1;
+            for (cell, fmt) in cells.iter_mut().zip(&fmts) {
+                cell.clear();
+                write!(cell, "{}", fmt.value(i)).map_err(|e| perr(path, e))?;
+            }
+            f(row, &cells)?;
+        }
+    }
+    Ok(())
+}
+
+fn label_of(path: &Path, names: &[String], drop: &Option<DropColumn>) -> Result<Option<usize>> {
+    let name = path.display().to_string();
+    match drop {
+        None => Ok(None),
+        Some(DropColumn::Index(i)) if *i < names.len() => Ok(Some(*i)),
+        Some(DropColumn::Index(i)) => Err(parse_error(
+            &name,
+            1,
+            None,
+            format!("no label column {} (1-based): the table has {} columns", i + 1, names.len()),
+        )),
+        Some(DropColumn::Name(n)) => names.iter().position(|c| c == n).map(Some).ok_or_else(|| {
+            parse_error(&name, 1, None, format!("no column named `{n}` (columns: {})", names.join(", ")))
+        }),
+    }
+}
+
+/// [`super::table::fit_csv`] for a Parquet file.
+pub fn fit_parquet(path: &Path, read: &ReadOptions, opts: &TableOptions) -> Result<FitTable> {
+    let name = path.display().to_string();
+    let names = names(path)?;
+    let label = label_of(path, &names, &read.label)?;
+    let mut b = SchemaBuilder::new(&name, names, true, label, opts)?;
+    for_each_row(path, |row, cells| b.push(row, cells))?;
+    let warnings: Vec<String> = b.mixed_columns().into_iter().map(|w| format!("{name}: {w}")).collect();
+    if b.needs_second_pass() {
+        for_each_row(path, |_, cells| b.rekey(cells))?;
+    }
+    let (schema, x) = b.finish(opts).map_err(|e| match e {
+        OddityError::EmptyInput(_) => parse_error(&name, 1, None, "no data rows".into()),
+        e => e,
+    })?;
+    Ok(FitTable { schema, x, header_note: None, warnings })
+}
+
+/// [`super::table::read_csv_with`] for a Parquet file.
+pub fn read_parquet_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result<(Array2<f32>, Vec<String>)> {
+    let name = path.display().to_string();
+    let names = names(path)?;
+    let drop = label_of(path, &names, &read.label)?;
+    let kept: Vec<usize> = (0..names.len()).filter(|&i| Some(i) != drop).collect();
+    let kept_names: Vec<String> = kept.iter().map(|&i| names[i].clone()).collect();
+    // A Parquet file names its columns; a schema fitted without a header
+    // has positional names, matched by position.
+    let mut enc = RowEncoder::new(schema, Some(&kept_names), kept.len()).map_err(|e| match e {
+        OddityError::InvalidParameter { name: "data", reason } => {
+            OddityError::param("data", format!("{name}: {reason}"))
+        }
+        e => e,
+    })?;
+    let mut warnings = Vec::new();
+    if !enc.extra.is_empty() {
+        warnings.push(format!("{name}: columns not in the detector, ignored: {}", enc.extra.join(", ")));
+    }
+    let d = schema.n_features();
+    let mut buf: Vec<f32> = Vec::new();
+    let mut n = 0usize;
+    for_each_row(path, |row, cells| {
+        let start = buf.len();
+        buf.resize(start + d, 0.0);
+        let sel: Vec<&str> = kept.iter().map(|&i| cells[i].as_str()).collect();
+        enc.encode(&sel, &mut buf[start..])
+            .map_err(|(c, reason)| parse_error(&name, row, Some(kept.get(c).copied().unwrap_or(c) + 1), reason))?;
+        n += 1;
+        Ok(())
+    })?;
+    if n == 0 {
+        return Err(parse_error(&name, 1, None, "no data rows".into()));
+    }
+    warnings.extend(enc.warnings().into_iter().map(|w| format!("{name}: {w}")));
+    let x = Array2::from_shape_vec((n, d), buf).map_err(|e| OddityError::Numerical(e.to_string()))?;
+    Ok((x, warnings))
+}
+
+/// Writes scores (and outlier flags, null where there is no threshold) to
+/// a Parquet file, atomically: columns `score` (float) and `is_outlier`
+/// (boolean).
+pub fn write_scores(path: &Path, scores: &[f32], flags: Option<&[bool]>) -> Result<()> {
+    let schema = Arc::new(ArrowSchema::new(vec![
+        Field::new("score", DataType::Float32, false),
+        Field::new("is_outlier", DataType::Boolean, true),
+    ]));
+    let flags: BooleanArray = match flags {
+        Some(f) => f.iter().map(|&b| Some(b)).collect(),
+        None => (0..scores.len()).map(|_| None::<bool>).collect(),
+    };
+    let cols: Vec<Arc<dyn Array>> = vec![Arc::new(Float32Array::from(scores.to_vec())), Arc::new(flags)];
+    let werr = |e: &dyn std::fmt::Display| OddityError::param("--out", format!("cannot write Parquet: {e}"));
+    let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| werr(&e))?;
+    let mut bytes = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut bytes, schema, None).map_err(|e| werr(&e))?;
+    w.write(&batch).map_err(|e| werr(&e))?;
+    w.close().map_err(|e| werr(&e))?;
+    write_atomic(path, |out| out.write_all(&bytes))
+}
