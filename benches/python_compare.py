@@ -51,19 +51,27 @@ def numpy_vs_rust(det_path, n, repeats, tmp):
     out = os.path.join(tmp, "rust-scores.f32")
     subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "score_file"], cwd=REPO, check=True)
     exe = os.path.join(REPO, "target", "release", "examples", "score_file")
-    r = subprocess.run([exe, det_path, raw, str(D), str(repeats), out], check=True, capture_output=True, text=True)
-    rust = json.loads(r.stdout)["seconds"]
     det = oddity.load(det_path)
-    py32, py64 = [], []
     x64 = x.astype(np.float64)
+
+    def py(a):
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            s = det.score(a)
+            best = min(best, time.perf_counter() - t)
+        return best, s
+
+    # Rounds alternate the two sides, so that a load from elsewhere on the
+    # machine hits both alike; each round keeps the best of 3 calls.
+    rust, py32, py64 = [], [], []
     for _ in range(repeats):
-        t = time.perf_counter()
-        s = det.score(x)
-        py32.append(time.perf_counter() - t)
-    for _ in range(repeats):
-        t = time.perf_counter()
-        s64 = det.score(x64)
-        py64.append(time.perf_counter() - t)
+        r = subprocess.run([exe, det_path, raw, str(D), "3", out], check=True, capture_output=True, text=True)
+        rust.append(min(json.loads(r.stdout)["seconds"]))
+        t, s = py(x)
+        py32.append(t)
+        t, s64 = py(x64)
+        py64.append(t)
     same = np.array_equal(s.view(np.int32), np.fromfile(out, dtype=np.float32).view(np.int32))
     same64 = np.array_equal(s64.view(np.int32), s.view(np.int32))
     med = statistics.median
@@ -81,6 +89,7 @@ def numpy_vs_rust(det_path, n, repeats, tmp):
         "scores_bit_identical": bool(same and same64),
         "runs_rust_s": rust,
         "runs_python_float32_s": py32,
+        "runs_python_float64_s": py64,
     }
 
 
@@ -137,14 +146,18 @@ def spark_local(det_path, peer, n, repeats):
 
     torch_score = pandas_udf(torch_batches, "float")
 
-    results = {}
-    for name, make in [
+    sides = [
         ("oddity_mapInArrow", lambda: oddity.spark.score(df, det_path, cols)),
         ("pytorch_pandas_udf", lambda: df.withColumn("score", torch_score(*[F.col(c) for c in cols]))),
-    ]:
+    ]
+    results = {name: {"seconds": []} for name, _ in sides}
+    for name, make in sides:
         run(make())  # warm-up: workers started, models loaded
-        times = [run(make())[0] for _ in range(repeats)]
-        results[name] = {"seconds": times, "rows_per_s": n / statistics.median(times)}
+    for _ in range(repeats):  # alternating, as above
+        for name, make in sides:
+            results[name]["seconds"].append(run(make())[0])
+    for name, _ in sides:
+        results[name]["rows_per_s"] = n / statistics.median(results[name]["seconds"])
     spark.stop()
     results["rows"] = n
     results["ratio_oddity_over_pytorch"] = (
