@@ -118,7 +118,9 @@ def score(
                         "of rows: fill or drop them first"
                     )
                 x[:, j] = col.to_numpy(zero_copy_only=False)
-            s = det.score(x)
+            # A batch can be empty (a filter upstream); the library refuses
+            # empty input, so it gets no call.
+            s = det.score(x) if batch.num_rows else np.empty(0, dtype=np.float32)
             arrays = [batch.column(i) for i in range(batch.num_columns)] + [pa.array(s, type=pa.float32())]
             if threshold is not None:
                 arrays.append(pa.array(s.astype(np.float64) > threshold, type=pa.bool_()))

@@ -71,6 +71,11 @@ def test_double_and_integer_columns_are_cast_to_float32(spark, fitted):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+def test_empty_input_gives_an_empty_result(spark, fitted):
+    df = spark.createDataFrame([tuple([i] + [0.5] * N_FEATURES) for i in range(10)], SCHEMA).filter("id < 0")
+    assert oddity.spark.score(df, fitted("aegmm"), FEATURES).count() == 0
+
+
 def test_nulls_are_an_error_naming_the_column(spark, fitted):
     path = fitted("aegmm")
     rows = [tuple([i] + [0.5] * N_FEATURES) for i in range(10)]
