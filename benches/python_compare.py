@@ -93,7 +93,7 @@ def numpy_vs_rust(det_path, n, repeats, tmp):
     }
 
 
-def spark_local(det_path, peer, n, repeats):
+def spark_local(det_path, peer, n, repeats, threads):
     import pandas as pd
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
@@ -134,8 +134,11 @@ def spark_local(det_path, peer, n, repeats):
     def torch_batches(batches: Iterator[Tuple[pd.Series, ...]]) -> Iterator[pd.Series]:
         # The iterator form: the model is built once per task, as oddity
         # loads its detector once per worker.
+        import torch
         import torch_aegmm
 
+        if threads:
+            torch.set_num_threads(threads)
         det = torch_aegmm.Detector("aegmm", D)
         det.model.load_state_dict(state)
         det.model.eval()
@@ -147,7 +150,7 @@ def spark_local(det_path, peer, n, repeats):
     torch_score = pandas_udf(torch_batches, "float")
 
     sides = [
-        ("oddity_mapInArrow", lambda: oddity.spark.score(df, det_path, cols)),
+        ("oddity_mapInArrow", lambda: oddity.spark.score(df, det_path, cols, threads=threads or None)),
         ("pytorch_pandas_udf", lambda: df.withColumn("score", torch_score(*[F.col(c) for c in cols]))),
     ]
     results = {name: {"seconds": []} for name, _ in sides}
@@ -160,6 +163,7 @@ def spark_local(det_path, peer, n, repeats):
         results[name]["rows_per_s"] = n / statistics.median(results[name]["seconds"])
     spark.stop()
     results["rows"] = n
+    results["threads_per_worker"] = threads or "libtorch default"
     results["ratio_oddity_over_pytorch"] = (
         results["oddity_mapInArrow"]["rows_per_s"] / results["pytorch_pandas_udf"]["rows_per_s"]
     )
@@ -173,6 +177,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--spark-repeats", type=int, default=3)
     ap.add_argument("--skip-spark", action="store_true")
+    ap.add_argument("--spark-threads", type=int, default=0,
+                    help="libtorch threads in each Spark Python worker, both sides (0: libtorch's default)")
     a = ap.parse_args()
     sys.path.insert(0, PEERS)
     import torch
@@ -187,11 +193,12 @@ def main():
         peer.fit(train, epochs=1, batch_size=1024, verbose=False)
         out = {
             "torch_threads": torch.get_num_threads(),
+            "load_average_at_start": os.getloadavg(),
             "numpy_vs_rust": numpy_vs_rust(det_path, a.rows, a.repeats, tmp),
         }
         print(json.dumps(out["numpy_vs_rust"]), flush=True)
         if not a.skip_spark:
-            out["spark_local2"] = spark_local(det_path, peer, a.spark_rows, a.spark_repeats)
+            out["spark_local2"] = spark_local(det_path, peer, a.spark_rows, a.spark_repeats, a.spark_threads)
     print(json.dumps(out))
 
 

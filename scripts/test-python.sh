@@ -5,7 +5,8 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-cargo build --release --bin oddity   # the CLI the tests compare with
+# The CLI and the Rust API example the tests compare with.
+cargo build --release --bin oddity --example score_file
 python="$(./scripts/setup-python.sh | tail -1)"
 # From the repo root, so that `import oddity` is the installed wheel, not python/oddity.
 exec "$python" -m pytest -q python/tests "$@"

@@ -170,3 +170,22 @@ def test_the_gil_is_released_while_scoring(fitted):
     # With the GIL held for the whole call this loop could not run at all.
     assert ticks >= 0.2 * result["seconds"] / 0.001 or ticks > 50, (ticks, result["seconds"])
     assert result["s"].shape == (400_000,)
+
+
+def test_scores_are_the_rust_apis_bit_for_bit(fitted, work):
+    """The same rows in memory through the Rust API (`load_any` +
+    `score_with`, examples/score_file.rs) and through the binding."""
+    from conftest import REPO
+
+    exe = REPO / "target" / "release" / "examples" / "score_file"
+    if not exe.exists():
+        pytest.skip(f"{exe} is not built: `cargo build --release --example score_file` (scripts/test-python.sh does)")
+    import subprocess
+
+    x = make_rows(20_000, seed=8, outliers=0.05)
+    raw, out = work / "rows.f32", work / "rust-scores.f32"
+    x.tofile(raw)
+    for kind in ["aegmm", "knn"]:
+        path = fitted(kind)
+        subprocess.run([str(exe), str(path), str(raw), str(N_FEATURES), "1", str(out)], check=True, capture_output=True)
+        assert np.array_equal(bits(oddity.load(path).score(x)), bits(np.fromfile(out, dtype=np.float32)))
