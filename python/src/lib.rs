@@ -199,9 +199,8 @@ impl NativeDetector {
     /// Metadata as JSON: kind, class name, width, fitted, threshold, config,
     /// training report, library version.
     fn info(&self, py: Python<'_>) -> PyResult<String> {
-        let (record, kind, n, fitted, threshold) = released(py, || {
-            self.with(|d| Ok((d.record()?, d.kind(), d.n_features(), d.is_fitted(), d.threshold())))
-        })?;
+        let (record, kind, n, fitted, threshold) =
+            released(py, || self.with(|d| Ok((d.record()?, d.kind(), d.n_features(), d.is_fitted(), d.threshold()))))?;
         let parse = |what: &'static str, s: &str| serde_json::from_str::<Value>(s).map_err(|e| json_err(what, e));
         let training = match &record.report_json {
             Some(s) => parse("training", s)?,
@@ -254,7 +253,13 @@ fn load(py: Python<'_>, path: PathBuf, device: &str) -> PyResult<NativeDetector>
 /// fields refused) or the default one.
 #[pyfunction]
 #[pyo3(signature = (name, n_features, config_json = None, device = "cpu"))]
-fn build(py: Python<'_>, name: &str, n_features: usize, config_json: Option<&str>, device: &str) -> PyResult<NativeDetector> {
+fn build(
+    py: Python<'_>,
+    name: &str,
+    n_features: usize,
+    config_json: Option<&str>,
+    device: &str,
+) -> PyResult<NativeDetector> {
     let device = parse_device(device)?;
     let entry = registry::get(name).map_err(to_py)?;
     let config = match config_json {
