@@ -96,11 +96,22 @@ def test_pyod_style_contamination_and_params():
     assert oddity.detectors() == KINDS
 
 
-def test_sklearn_clone_when_installed():
+def test_in_a_scikit_learn_workflow():
     base = pytest.importorskip("sklearn.base")
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import ParameterGrid
+
     det = oddity.Detector("ecod", contamination=0.05)
     c = base.clone(det)
-    assert c.get_params() == det.get_params()
+    assert c.get_params() == det.get_params() and c is not det
+    x = make_rows(3000, seed=10)
+    test = make_rows(2000, seed=11, outliers=0.1)
+    y = (np.abs(test - make_rows(2000, seed=11)).sum(axis=1) > 0).astype(int)
+    aucs = {}
+    for params in ParameterGrid({"kind": ["iforest", "ecod", "knn"]}):
+        d = base.clone(det).set_params(**params).fit(x)
+        aucs[params["kind"]] = roc_auc_score(y, d.decision_function(test))
+    assert all(a > 0.8 for a in aucs.values()), aucs
 
 
 @pytest.mark.parametrize(
