@@ -40,6 +40,12 @@ pub fn check_size(name: &'static str, value: usize, max: usize) -> Result<()> {
 /// Checks that `x` has rows and columns and only finite values.
 /// Names the first offending row and column (0-based).
 pub fn check_data(x: &ArrayView2<f32>, what: &str) -> Result<()> {
+    check_data_from(x, what, 0)
+}
+
+/// [`check_data`] for rows that start at `first_row` of a larger table:
+/// a non-finite value is named by its row there.
+pub(crate) fn check_data_from(x: &ArrayView2<f32>, what: &str, first_row: usize) -> Result<()> {
     check_not_empty(x, what)?;
     // Fast path: a branch-free scan of contiguous data, which the compiler
     // vectorizes; only a failing input is searched for its first bad value.
@@ -48,7 +54,7 @@ pub fn check_data(x: &ArrayView2<f32>, what: &str) -> Result<()> {
             return Ok(());
         }
     }
-    first_non_finite(x, 0)
+    first_non_finite(x, first_row)
 }
 
 /// True for infinities and NaN (all exponent bits set); branch-free, so

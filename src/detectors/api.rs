@@ -43,6 +43,13 @@ pub struct PredictConfig {
     /// How `infer_threshold` treats reference scores tied at the percentile
     /// ([`Ties`]; `Ties::Percentile` is Alibi Detect's rule).
     pub ties: Ties,
+    /// Index of `x`'s first row in a larger table scored in parts (0: `x`
+    /// is the whole table). A part starting at a multiple of
+    /// [`Detector::scoring_batch`] rows then gets the scores the whole table
+    /// would, bit for bit: VAEGMM seeds its draws by this index, batches are
+    /// cut as in the whole table, and errors name rows of the whole table.
+    /// `oddity score` streams large files this way.
+    pub first_row: usize,
 }
 
 impl Default for PredictConfig {
@@ -54,6 +61,7 @@ impl Default for PredictConfig {
             return_instance_score: true,
             batch_size: DEFAULT_SCORE_BATCH,
             ties: Ties::default(),
+            first_row: 0,
         }
     }
 }
@@ -210,6 +218,12 @@ pub trait Detector: Send {
 
     /// Everything [`Detector::save`] writes: config, state and named arrays.
     fn record(&self) -> Result<Record>;
+
+    /// Rows of one scoring pass under `cfg`: a table scored in parts (see
+    /// [`PredictConfig::first_row`]) is cut at multiples of it.
+    fn scoring_batch(&self, cfg: &PredictConfig) -> usize {
+        cfg.batch_size.max(1)
+    }
 
     /// True once `fit` has completed.
     fn is_fitted(&self) -> bool {

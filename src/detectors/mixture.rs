@@ -330,8 +330,9 @@ mod tests {
         let (x, xr) = rows();
         let res = Residuals { var: vec![0.5, 2.0, 1.0] };
         let nll = res.nll(Device::Cpu);
-        let got = Vec::<f32>::try_from(&nll.of(&Tensor::from_slice(&x).view([7, 3]), &Tensor::from_slice(&xr).view([7, 3])))
-            .unwrap();
+        let got =
+            Vec::<f32>::try_from(&nll.of(&Tensor::from_slice(&x).view([7, 3]), &Tensor::from_slice(&xr).view([7, 3])))
+                .unwrap();
         // Closed form: -sum_j log N(x_j; xr_j, var_j).
         for i in 0..7 {
             let want: f64 = (0..3)

@@ -37,6 +37,25 @@ pub fn read_table_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Resu
     read_csv_with(path, schema, read)
 }
 
+/// [`read_table_with`] in parts of `chunk_rows` rows, handed to `sink` with
+/// their first row (0-based): memory stays flat in the table's length.
+/// Returns the warnings of the whole table.
+pub fn read_table_chunks(
+    path: &Path,
+    schema: &Schema,
+    read: &ReadOptions,
+    chunk_rows: usize,
+    sink: &mut dyn FnMut(usize, Array2<f32>) -> Result<()>,
+) -> Result<Vec<String>> {
+    if is_parquet(path) {
+        #[cfg(feature = "parquet")]
+        return super::parquet::read_parquet_chunks(path, schema, read, chunk_rows, sink);
+        #[cfg(not(feature = "parquet"))]
+        return Err(no_parquet(path));
+    }
+    super::table::read_csv_chunks(path, schema, read, chunk_rows, sink)
+}
+
 /// The error of a build without the `parquet` feature.
 pub fn no_parquet(path: &Path) -> OddityError {
     OddityError::param("data", format!("{}: this oddity was built without the `parquet` feature", path.display()))

@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 
 use super::csv::{parse_error, DropColumn};
-use super::table::{FitTable, ReadOptions};
+use super::table::{emit, FitTable, ReadOptions};
 use crate::error::{OddityError, Result};
 use crate::persist::write_atomic;
 use crate::table::{RowEncoder, Schema, SchemaBuilder, TableOptions};
@@ -109,6 +110,23 @@ pub fn fit_parquet(path: &Path, read: &ReadOptions, opts: &TableOptions) -> Resu
 
 /// [`super::table::read_csv_with`] for a Parquet file.
 pub fn read_parquet_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result<(Array2<f32>, Vec<String>)> {
+    let mut whole = None;
+    let warnings = read_parquet_chunks(path, schema, read, usize::MAX, &mut |_, x| {
+        whole = Some(x);
+        Ok(())
+    })?;
+    Ok((whole.ok_or_else(|| OddityError::EmptyInput("data".into()))?, warnings))
+}
+
+/// [`super::table::read_csv_chunks`] for a Parquet file.
+pub fn read_parquet_chunks(
+    path: &Path,
+    schema: &Schema,
+    read: &ReadOptions,
+    chunk_rows: usize,
+    sink: &mut dyn FnMut(usize, Array2<f32>) -> Result<()>,
+) -> Result<Vec<String>> {
+    let chunk_rows = chunk_rows.max(1);
     let name = path.display().to_string();
     let names = names(path)?;
     let drop = label_of(path, &names, &read.label)?;
@@ -136,34 +154,87 @@ pub fn read_parquet_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Re
         enc.encode(&sel, &mut buf[start..])
             .map_err(|(c, reason)| parse_error(&name, row, Some(kept.get(c).copied().unwrap_or(c) + 1), reason))?;
         n += 1;
+        if n % chunk_rows == 0 {
+            emit(n - chunk_rows, std::mem::take(&mut buf), d, sink)?;
+        }
         Ok(())
     })?;
     if n == 0 {
         return Err(parse_error(&name, 1, None, "no data rows".into()));
     }
+    if !buf.is_empty() {
+        emit(n - n % chunk_rows, buf, d, sink)?;
+    }
     warnings.extend(enc.warnings().into_iter().map(|w| format!("{name}: {w}")));
-    let x = Array2::from_shape_vec((n, d), buf).map_err(|e| OddityError::Numerical(e.to_string()))?;
-    Ok((x, warnings))
+    Ok(warnings)
 }
 
 /// Writes scores (and outlier flags, null where there is no threshold) to
 /// a Parquet file, atomically: columns `score` (float) and `is_outlier`
 /// (boolean).
 pub fn write_scores(path: &Path, scores: &[f32], flags: Option<&[bool]>) -> Result<()> {
-    let schema = Arc::new(ArrowSchema::new(vec![
-        Field::new("score", DataType::Float32, false),
-        Field::new("is_outlier", DataType::Boolean, true),
-    ]));
-    let flags: BooleanArray = match flags {
-        Some(f) => f.iter().map(|&b| Some(b)).collect(),
-        None => (0..scores.len()).map(|_| None::<bool>).collect(),
-    };
-    let cols: Vec<Arc<dyn Array>> = vec![Arc::new(Float32Array::from(scores.to_vec())), Arc::new(flags)];
-    let werr = |e: &dyn std::fmt::Display| OddityError::param("--out", format!("cannot write Parquet: {e}"));
-    let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| werr(&e))?;
-    let mut bytes = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut bytes, schema, None).map_err(|e| werr(&e))?;
-    w.write(&batch).map_err(|e| werr(&e))?;
-    w.close().map_err(|e| werr(&e))?;
-    write_atomic(path, |out| out.write_all(&bytes))
+    let mut failed = None;
+    let r = write_atomic(path, |out| {
+        let written = ScoreWriter::new(out).and_then(|mut w| {
+            w.write(scores, flags)?;
+            w.finish()
+        });
+        written.map_err(|e| {
+            failed = Some(e);
+            std::io::Error::other("not written")
+        })
+    });
+    failed.map_or(r, Err)
+}
+
+/// Scores written to Parquet part by part (a row group per part), so that
+/// a long table's scores need not be held in memory: the same columns as
+/// [`write_scores`]. The bytes go to `out` as each part is written.
+pub struct ScoreWriter<'a> {
+    w: ArrowWriter<Vec<u8>>,
+    schema: Arc<ArrowSchema>,
+    out: &'a mut dyn Write,
+}
+
+fn werr(e: impl std::fmt::Display) -> OddityError {
+    OddityError::param("--out", format!("cannot write Parquet: {e}"))
+}
+
+impl<'a> ScoreWriter<'a> {
+    /// A writer of the columns `score` and `is_outlier` into `out`.
+    pub fn new(out: &'a mut dyn Write) -> Result<Self> {
+        let schema = Arc::new(ArrowSchema::new(vec![
+            Field::new("score", DataType::Float32, false),
+            Field::new("is_outlier", DataType::Boolean, true),
+        ]));
+        let w = ArrowWriter::try_new(Vec::new(), schema.clone(), None).map_err(werr)?;
+        Ok(ScoreWriter { w, schema, out })
+    }
+
+    /// Appends one part: its scores and flags (`None`: nulls).
+    pub fn write(&mut self, scores: &[f32], flags: Option<&[bool]>) -> Result<()> {
+        let flags: BooleanArray = match flags {
+            Some(f) => f.iter().map(|&b| Some(b)).collect(),
+            None => (0..scores.len()).map(|_| None::<bool>).collect(),
+        };
+        let cols: Vec<Arc<dyn Array>> = vec![Arc::new(Float32Array::from(scores.to_vec())), Arc::new(flags)];
+        let batch = RecordBatch::try_new(self.schema.clone(), cols).map_err(werr)?;
+        self.w.write(&batch).map_err(werr)?;
+        self.w.flush().map_err(werr)?;
+        self.drain()
+    }
+
+    /// Hands the bytes written so far to `out` (the writer keeps its own
+    /// count of the file's length, so the buffer can be emptied).
+    fn drain(&mut self) -> Result<()> {
+        let bytes = std::mem::take(self.w.inner_mut());
+        self.out.write_all(&bytes).map_err(werr)
+    }
+
+    /// Writes the footer.
+    pub fn finish(mut self) -> Result<()> {
+        self.w.finish().map_err(werr)?;
+        self.drain()?;
+        self.out.flush().map_err(werr)
+    }
 }

@@ -230,6 +230,26 @@ pub fn fit_csv(path: &Path, read: &ReadOptions, opts: &TableOptions) -> Result<F
 /// (extra columns ignored, unseen categories, missing cells without an
 /// indicator).
 pub fn read_csv_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result<(Array2<f32>, Vec<String>)> {
+    let mut whole = None;
+    let warnings = read_csv_chunks(path, schema, read, usize::MAX, &mut |_, x| {
+        whole = Some(x);
+        Ok(())
+    })?;
+    Ok((whole.ok_or_else(|| OddityError::EmptyInput("data".into()))?, warnings))
+}
+
+/// [`read_csv_with`] in parts of `chunk_rows` rows (the last may be
+/// shorter): `sink` gets each part's first row (0-based) and its features,
+/// so memory stays flat in the table's length. Returns the warnings, which
+/// cover the whole table.
+pub fn read_csv_chunks(
+    path: &Path,
+    schema: &Schema,
+    read: &ReadOptions,
+    chunk_rows: usize,
+    sink: &mut dyn FnMut(usize, Array2<f32>) -> Result<()>,
+) -> Result<Vec<String>> {
+    let chunk_rows = chunk_rows.max(1);
     let src = TableSource::open(path)?;
     let name = src.name().to_string();
     let first = src.first_records(2)?;
@@ -301,12 +321,29 @@ pub fn read_csv_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result
         };
         r.map_err(|(col, reason)| parse_error(&name, line, Some(col + 1), reason))?;
         n += 1;
+        if n % chunk_rows == 0 {
+            emit(n - chunk_rows, std::mem::take(&mut buf), d, sink)?;
+        }
         Ok(())
     })?;
     if n == 0 {
         return Err(parse_error(&name, first[0].0 + 1, Some(1), "no data rows".into()));
     }
+    if !buf.is_empty() {
+        emit(n - n % chunk_rows, buf, d, sink)?;
+    }
     warnings.extend(enc.warnings().into_iter().map(|w| format!("{name}: {w}")));
-    let x = Array2::from_shape_vec((n, d), buf).map_err(|e| OddityError::Numerical(e.to_string()))?;
-    Ok((x, warnings))
+    Ok(warnings)
+}
+
+/// Hands `buf` (rows of `d` features starting at row `first`) to `sink`.
+pub(crate) fn emit(
+    first: usize,
+    buf: Vec<f32>,
+    d: usize,
+    sink: &mut dyn FnMut(usize, Array2<f32>) -> Result<()>,
+) -> Result<()> {
+    let rows = buf.len().checked_div(d).unwrap_or(0);
+    let x = Array2::from_shape_vec((rows, d), buf).map_err(|e| OddityError::Numerical(e.to_string()))?;
+    sink(first, x)
 }

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use oddity::io::any::{is_parquet, read_table_with};
+use oddity::io::any::{is_parquet, read_table_chunks};
 use oddity::persist::write_atomic;
-use oddity::{PredictConfig, Result};
+use oddity::{OddityError, PredictConfig, Result};
 
 use crate::{name_detector, name_files, read_options, stdout_result, tell, HeaderArgs, LabelArgs, RunArgs};
 
@@ -30,57 +30,147 @@ pub(crate) struct ScoreArgs {
     run: RunArgs,
 }
 
+/// Parts of at least this many rows are scored at once; the table itself is
+/// never held whole (only a part's features and scores).
+const PART_ROWS: usize = 1 << 17;
+
 pub(crate) fn score(a: ScoreArgs) -> Result<()> {
     let det = oddity::load_any(&a.detector, a.run.device)?;
-    let (x, warnings) = read_table_with(&a.data, &det.schema(), &read_options(&a.header, &a.label))
-        .map_err(|e| name_detector(e, &a.detector))?;
-    tell("warning", &warnings);
     let cfg = PredictConfig { batch_size: a.run.batch_size, return_feature_score: false, ..Default::default() };
-    let scores = det.score_with(x.view(), &cfg).map_err(|e| name_files(e, &a.data, &a.detector))?;
-    let unscorable: Vec<usize> = (0..scores.instance.len()).filter(|&i| !scores.instance[i].is_finite()).collect();
-    if !unscorable.is_empty() {
-        let shown: Vec<String> = unscorable.iter().take(10).map(|i| (i + 1).to_string()).collect();
-        eprintln!(
-            "warning: {} rows could not be scored (score inf, flagged as outliers): data rows {}{} (1-based)",
-            unscorable.len(),
-            shown.join(", "),
-            if unscorable.len() > 10 { ", ..." } else { "" }
-        );
-    }
     let threshold = det.threshold();
+    // Whole scoring batches per part, so that every row gets the score the
+    // whole table scored at once would give it (`PredictConfig::first_row`).
+    let batch = det.scoring_batch(&cfg);
+    let part = PART_ROWS.div_ceil(batch) * batch;
+    let read = read_options(&a.header, &a.label);
+    let mut unscorable = Unscorable::default();
+    // Reads, scores and writes the table part by part into `sink`.
+    let run = |sink: &mut Sink, unscorable: &mut Unscorable| {
+        let mut scoring_error = false;
+        let warnings = read_table_chunks(&a.data, &det.schema(), &read, part, &mut |first, x| {
+            let scores = det.score_with(x.view(), &PredictConfig { first_row: first, ..cfg.clone() }).map_err(|e| {
+                scoring_error = true;
+                name_files(e, &a.data, &a.detector)
+            })?;
+            let s = scores.instance.to_vec();
+            unscorable.note(first, &s);
+            let flags: Option<Vec<bool>> = threshold.map(|t| s.iter().map(|&v| v as f64 > t).collect());
+            sink(&s, flags.as_deref())
+        });
+        match warnings {
+            Ok(w) => Ok(w),
+            Err(e) if scoring_error => Err(e),
+            Err(e) => Err(name_detector(e, &a.detector)),
+        }
+    };
+    let warnings = match &a.out {
+        Some(p) if is_parquet(p) => parquet_out(p, &run, &mut unscorable)?,
+        Some(p) => {
+            let mut failed = None;
+            let mut warnings = Vec::new();
+            let r = write_atomic(p, |w| {
+                let mut w = BufWriter::new(w);
+                let done = run(&mut |s, f| csv_lines(&mut w, s, f).map_err(|e| OddityError::io(p, e)), &mut unscorable)
+                    .map(|ws| warnings = ws);
+                match done.and_then(|()| w.flush().map_err(|e| OddityError::io(p, e))) {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        failed = Some(e);
+                        Err(std::io::Error::other("not written"))
+                    }
+                }
+            });
+            failed.map_or(r, Err)?;
+            warnings
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            // A closed pipe (`| head`) is not an error (`stdout_result`).
+            let warnings = run(&mut |s, f| stdout_result(csv_lines(&mut w, s, f)), &mut unscorable)?;
+            stdout_result(w.flush())?;
+            warnings
+        }
+    };
     if threshold.is_none() {
         eprintln!(
             "warning: {} has no threshold; the is_outlier column is left empty (run `oddity threshold` first)",
             a.detector.display()
         );
     }
-    let flags: Option<Vec<bool>> = threshold.map(|t| scores.instance.iter().map(|&s| s as f64 > t).collect());
-    let lines = |w: &mut dyn Write| -> std::io::Result<()> {
-        for (i, &s) in scores.instance.iter().enumerate() {
-            match &flags {
-                Some(f) => writeln!(w, "{s},{}", u8::from(f[i]))?,
-                None => writeln!(w, "{s},")?,
+    tell("warning", &warnings);
+    unscorable.report();
+    Ok(())
+}
+
+/// One `score,is_outlier` line per row.
+fn csv_lines(w: &mut dyn Write, scores: &[f32], flags: Option<&[bool]>) -> std::io::Result<()> {
+    for (i, &s) in scores.iter().enumerate() {
+        match flags {
+            Some(f) => writeln!(w, "{s},{}", u8::from(f[i]))?,
+            None => writeln!(w, "{s},")?,
+        }
+    }
+    Ok(())
+}
+
+/// Rows the model could not score (their score is +inf, flagged).
+#[derive(Default)]
+struct Unscorable {
+    count: usize,
+    first: Vec<usize>,
+}
+
+impl Unscorable {
+    fn note(&mut self, first_row: usize, scores: &[f32]) {
+        for (i, _) in scores.iter().enumerate().filter(|(_, s)| !s.is_finite()) {
+            self.count += 1;
+            if self.first.len() < 10 {
+                self.first.push(first_row + i + 1);
             }
         }
-        w.flush()
-    };
-    match &a.out {
-        Some(p) if is_parquet(p) => write_parquet(p, &scores.instance.to_vec(), flags.as_deref()),
-        Some(p) => write_atomic(p, |w| lines(&mut BufWriter::new(w))),
-        None => {
-            let stdout = std::io::stdout();
-            let mut w = BufWriter::new(stdout.lock());
-            stdout_result(lines(&mut w))
+    }
+
+    fn report(&self) {
+        if self.count > 0 {
+            let shown: Vec<String> = self.first.iter().map(usize::to_string).collect();
+            eprintln!(
+                "warning: {} rows could not be scored (score inf, flagged as outliers): data rows {}{} (1-based)",
+                self.count,
+                shown.join(", "),
+                if self.count > 10 { ", ..." } else { "" }
+            );
         }
     }
 }
 
+/// Where a part's scores and flags go.
+type Sink<'s> = dyn FnMut(&[f32], Option<&[bool]>) -> Result<()> + 's;
+
+/// Reads, scores and writes the whole table into a sink; returns the
+/// table's warnings.
+type Run<'r> = dyn Fn(&mut Sink, &mut Unscorable) -> Result<Vec<String>> + 'r;
+
+/// Scores to a Parquet file, part by part, atomically.
 #[cfg(feature = "parquet")]
-fn write_parquet(p: &std::path::Path, scores: &[f32], flags: Option<&[bool]>) -> Result<()> {
-    oddity::io::parquet::write_scores(p, scores, flags)
+fn parquet_out(p: &std::path::Path, run: &Run, unscorable: &mut Unscorable) -> Result<Vec<String>> {
+    let mut failed = None;
+    let mut warnings = Vec::new();
+    let r = write_atomic(p, |out| {
+        let done = oddity::io::parquet::ScoreWriter::new(out).and_then(|mut w| {
+            warnings = run(&mut |s, f| w.write(s, f), unscorable)?;
+            w.finish()
+        });
+        done.map_err(|e| {
+            failed = Some(e);
+            std::io::Error::other("not written")
+        })
+    });
+    failed.map_or(r, Err)?;
+    Ok(warnings)
 }
 
 #[cfg(not(feature = "parquet"))]
-fn write_parquet(p: &std::path::Path, _: &[f32], _: Option<&[bool]>) -> Result<()> {
+fn parquet_out(p: &std::path::Path, _: &Run, _: &mut Unscorable) -> Result<Vec<String>> {
     Err(oddity::io::any::no_parquet(p))
 }

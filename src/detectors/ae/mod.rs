@@ -229,7 +229,7 @@ impl OutlierAE {
 
     /// Reconstructions of `x`, in input units (standardization undone).
     pub fn reconstruct(&self, x: ArrayView2<f32>, batch_size: usize) -> Result<Array2<f32>> {
-        runtime::check_score("OutlierAE", &self.state, &x, self.cfg.n_features)?;
+        runtime::check_score("OutlierAE", &self.state, &x, self.cfg.n_features, 0)?;
         let tf = Transform::new(self.state.scaler.as_ref(), self.device);
         let undo = self.state.scaler.as_ref().map(|s| s.tensors(self.device));
         let mut out = Vec::with_capacity(x.len());
@@ -428,7 +428,10 @@ impl Detector for OutlierAE {
         let nf = self.cfg.n_features;
         // Per row: the instance score, then the feature scores if wanted.
         let width = 1 + if want_features { nf } else { 0 };
-        let layout = runtime::ScoreLayout::new(cfg.batch_size, width, self.state.scaler.as_ref());
+        let layout = runtime::ScoreLayout {
+            first_row: cfg.first_row,
+            ..runtime::ScoreLayout::new(cfg.batch_size, width, self.state.scaler.as_ref())
+        };
         let perc = cfg.outlier_perc;
         let rows = runtime::score_rows(&x, layout, self.device, || {
             let scorer = self.scorer();

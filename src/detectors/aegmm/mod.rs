@@ -423,18 +423,20 @@ impl OutlierAEGMM {
     }
 
     /// Sample energies of `x` through `parts`, in batches of at most
-    /// `batch_size` rows on `workers` (`None`: one per libtorch thread).
+    /// `batch_size` rows on `workers` (`None`: one per libtorch thread);
+    /// `first_row` as [`PredictConfig::first_row`].
     fn energies(
         &self,
         x: &ArrayView2<f32>,
         parts: &Scoring,
-        batch_size: usize,
+        (batch_size, first_row): (usize, usize),
         workers: Option<usize>,
     ) -> Result<ndarray::Array1<f32>> {
         let ones = matches!(parts.coder, ScoringCoder::Folded(..));
         let layout = runtime::ScoreLayout {
             ones,
             workers,
+            first_row,
             ..runtime::ScoreLayout::new(batch_size, 1, self.state.scaler.as_ref())
         };
         gc::score_energy(x, layout, self.device, || {
@@ -472,7 +474,7 @@ impl Detector for OutlierAEGMM {
                 "OutlierAEGMM has no feature scores; use OutlierType::Instance",
             ));
         }
-        let instance = self.energies(&x, self.scoring()?, cfg.batch_size, None)?;
+        let instance = self.energies(&x, self.scoring()?, (cfg.batch_size, cfg.first_row), None)?;
         Ok(Scores { instance, feature: None })
     }
 
@@ -623,7 +625,7 @@ mod tests {
                 det.score_with(x.view(), &PredictConfig { batch_size: 70, ..Default::default() }).unwrap().instance;
             let parts = det.scoring().unwrap();
             assert!(matches!(parts.coder, ScoringCoder::Folded(..)), "the CPU scores through the folded networks");
-            let on = |parts: &Scoring, workers| det.energies(&x.view(), parts, 70, Some(workers)).unwrap();
+            let on = |parts: &Scoring, workers| det.energies(&x.view(), parts, (70, 0), Some(workers)).unwrap();
             let (one, three) = (on(parts, 1), on(parts, 3));
             // The path other devices take, through the same workers.
             let coder = ScoringCoder::Plain(Box::new((det.net.enc.share(), det.net.dec.share())));

@@ -215,7 +215,7 @@ impl Detector for OutlierIForest {
     /// more memory than its own walk).
     fn score_with(&self, x: ArrayView2<f32>, cfg: &PredictConfig) -> Result<Scores> {
         cfg.validate()?;
-        runtime::check_score("OutlierIForest", &self.state, &x, self.cfg.n_features)?;
+        runtime::check_score("OutlierIForest", &self.state, &x, self.cfg.n_features, cfg.first_row)?;
         let x = x.as_standard_layout();
         let scores = runtime::parallel_rows(&x.view(), |row| self.forest.score(row) as f32);
         Ok(Scores { instance: Array1::from(scores), feature: None })

@@ -352,8 +352,15 @@ impl Detector for OutlierKNN {
         // Each row costs a pass over every stored row: batches small enough
         // that every worker gets an equal share.
         let workers = if self.device == Device::Cpu { tch::get_num_threads().max(1) as usize } else { 1 };
-        let bs = cfg.batch_size.min(x.nrows().div_ceil(workers).max(1));
-        let layout = runtime::ScoreLayout::new(bs, 1, self.state.scaler.as_ref());
+        // (A later part of a table is cut as the whole table would be.)
+        let bs = match cfg.first_row {
+            0 => cfg.batch_size.min(x.nrows().div_ceil(workers).max(1)),
+            _ => cfg.batch_size,
+        };
+        let layout = runtime::ScoreLayout {
+            first_row: cfg.first_row,
+            ..runtime::ScoreLayout::new(bs, 1, self.state.scaler.as_ref())
+        };
         let f = self.cfg.n_features;
         let host = &self.host;
         let scores = runtime::score_rows(&x, layout, self.device, || {

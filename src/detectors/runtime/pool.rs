@@ -22,19 +22,24 @@ pub(crate) struct ScoreLayout<'a> {
     pub ones: bool,
     /// Workers on the CPU; `None`: libtorch's intra-op thread count.
     pub workers: Option<usize>,
+    /// Index of the input's first row in the whole table
+    /// ([`crate::PredictConfig::first_row`]): added to [`Batch::start`],
+    /// and a part after the first is never cut finer than `batch_size`.
+    pub first_row: usize,
 }
 
 impl<'a> ScoreLayout<'a> {
     /// Batches of at most `batch_size` rows, `width` values per row, no
     /// ones column, one worker per libtorch thread.
     pub fn new(batch_size: usize, width: usize, scaler: Option<&'a Standardizer>) -> Self {
-        ScoreLayout { batch_size, width, scaler, ones: false, workers: None }
+        ScoreLayout { batch_size, width, scaler, ones: false, workers: None, first_row: 0 }
     }
 }
 
 /// One prepared batch of rows to score: standardized (see [`ScoreLayout`]).
 pub(crate) struct Batch<'a> {
-    /// Index of the batch's first row in the input.
+    /// Index of the batch's first row in the whole table (the input's row
+    /// plus [`ScoreLayout::first_row`]).
     pub start: usize,
     /// The rows on the scoring device.
     pub x: Tensor,
@@ -71,8 +76,10 @@ where
     };
     // With several workers, inputs of a few batches are cut finer, so that
     // every worker gets an equal share (10,000 rows: 4 batches of 2,500,
-    // not 4,096 + 4,096 + 1,808); never below 1,024 rows a batch.
+    // not 4,096 + 4,096 + 1,808); never below 1,024 rows a batch. A later
+    // part of a table is cut as the whole table would be.
     let bs = match cores {
+        _ if layout.first_row > 0 => layout.batch_size,
         1 => layout.batch_size,
         c => layout.batch_size.min(n.div_ceil(2 * c).max(1024)),
     }
@@ -89,6 +96,7 @@ where
         let mut buf = Vec::new();
         let mut one = |start: usize, dst: &mut [f32]| -> Result<()> {
             let rows = x.slice(s![start..(start + bs).min(n), ..]);
+            let start = start + layout.first_row;
             let x = prepare_batch(&rows, start, &layout, &mut buf)?.to_device(device);
             let t = f(&Batch { start, x, host: &buf })?;
             let t = t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().view([-1]);

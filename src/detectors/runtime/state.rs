@@ -170,15 +170,17 @@ pub(crate) fn prepare_fit(
     Ok(Prepared { scaler, all, train, val })
 }
 
-/// Checks a scoring call: fitted, right width, finite.
+/// Checks a scoring call: fitted, right width, finite (a non-finite cell
+/// is named by its row in the whole table: `first_row` is the input's).
 pub(crate) fn check_score(
     name: &'static str,
     fitted: &DetectorState,
     x: &ArrayView2<f32>,
     n_features: usize,
+    first_row: usize,
 ) -> Result<()> {
     check_score_shape(name, fitted, x, n_features)?;
-    check_features(x, n_features, "input")
+    crate::validate::check_data_from(x, "input", first_row)
 }
 
 /// [`check_score`] without the finiteness check, for callers that go

@@ -416,10 +416,12 @@ impl Detector for OutlierVAEGMM {
         let c = &self.cfg;
         let (s, l) =
             if c.deterministic_score { (1, c.latent_dim as i64) } else { (c.samples as i64, c.latent_dim as i64) };
-        // Keep rows x samples per pass near the requested batch size.
-        let bs = (cfg.batch_size / s as usize).max(1);
+        let bs = self.scoring_batch(cfg);
         let device = self.device;
-        let layout = runtime::ScoreLayout::new(bs, 1, self.state.scaler.as_ref());
+        let layout = runtime::ScoreLayout {
+            first_row: cfg.first_row,
+            ..runtime::ScoreLayout::new(bs, 1, self.state.scaler.as_ref())
+        };
         let resid = self.residuals.as_ref().map(|r| r.nll(device));
         let instance = gc::score_energy(&x, layout, device, || {
             let (coder, gmm, c) = (self.net.coder.share(), gmm.scorer(device), c.clone());
@@ -463,6 +465,12 @@ impl Detector for OutlierVAEGMM {
 
     fn state_mut(&mut self) -> &mut DetectorState {
         &mut self.state
+    }
+
+    /// Rows x draws per pass near the requested batch size.
+    fn scoring_batch(&self, cfg: &PredictConfig) -> usize {
+        let draws = if self.cfg.deterministic_score { 1 } else { self.cfg.samples.max(1) };
+        (cfg.batch_size / draws).max(1)
     }
 
     fn record(&self) -> Result<Record> {
