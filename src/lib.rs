@@ -48,7 +48,7 @@ pub use detectors::{
     load_any, AeConfig, AegmmConfig, Detector, DetectorKind, DetectorState, EcodConfig, ElboStd, FeatureScore,
     GmmSettings, IForestConfig, KnnConfig, KnnMethod, Meta, MixtureScore, OutlierAE, OutlierAEGMM, OutlierECOD,
     OutlierFlags, OutlierIForest, OutlierKNN, OutlierType, OutlierVAEGMM, PredictConfig, Prediction, Registered,
-    Scores, VaegmmConfig,
+    ScoreDraws, Scores, VaegmmConfig,
 };
 pub use device::Device;
 pub use error::{OddityError, Result};

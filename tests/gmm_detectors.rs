@@ -151,6 +151,38 @@ fn vaegmm_is_deterministic_and_detects() {
     assert_eq!(d.score(xt.view()).unwrap().instance, d.score(xt.view()).unwrap().instance);
 }
 
+/// A row's VAEGMM score is a function of the row (`ScoreDraws::ByValues`,
+/// the default): the same in another order, another batch size, and for a
+/// duplicate. Seeded by position instead, reordering changes the scores.
+#[test]
+fn vaegmm_scores_follow_the_row_not_its_place() {
+    let f = 6;
+    let x = common::inliers(4, 500, f);
+    let mut xt = common::mixed(5, 300, 30, f).0;
+    let copy = xt.row(17).to_owned();
+    xt.row_mut(200).assign(&copy);
+    let reversed = xt.slice(ndarray::s![..;-1, ..]).to_owned();
+    for (draws, follows_row) in [(ScoreDraws::ByValues, true), (ScoreDraws::ByPosition, false)] {
+        let cfg = VaegmmConfig { draws, ..VaegmmConfig::default_for(f) };
+        let mut d = OutlierVAEGMM::new(cfg, Device::Cpu).unwrap();
+        d.fit(x.view(), &fit_cfg(2)).unwrap();
+        let s = d.score(xt.view()).unwrap().instance.to_vec();
+        let mut r = d
+            .score_with(reversed.view(), &PredictConfig { batch_size: 50, ..Default::default() })
+            .unwrap()
+            .instance
+            .to_vec();
+        r.reverse();
+        let same = s.iter().zip(&r).filter(|(a, b)| (**a - **b).abs() <= 1e-5 * a.abs().max(1.0)).count();
+        if follows_row {
+            assert_eq!(same, s.len(), "{draws:?}");
+            assert_eq!(s[17], s[200], "a duplicated row scores alike");
+        } else {
+            assert!(same < s.len() / 2, "{draws:?}: {same} of {} alike", s.len());
+        }
+    }
+}
+
 #[test]
 fn gmm_detectors_have_no_feature_scores() {
     let x = common::inliers(6, 300, 5);

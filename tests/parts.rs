@@ -37,11 +37,19 @@ fn scoring_in_parts_equals_scoring_the_whole_table() {
         let parts = in_parts(d.as_ref(), &x, part, &cfg, true);
         let same = whole.iter().zip(&parts).filter(|(a, b)| a.to_bits() == b.to_bits()).count();
         assert_eq!(same, whole.len(), "{name}: {} of {} scores differ", whole.len() - same, whole.len());
-        if name == "vaegmm" {
-            // Its draws are seeded by row: parts that all claim row 0 differ.
-            assert_ne!(in_parts(d.as_ref(), &x, part, &cfg, false), whole);
-        }
     }
+    // VAEGMM with draws seeded by position (files written before
+    // `ScoreDraws`): parts get the whole table's scores through
+    // `first_row`, and parts that all claim row 0 differ.
+    let c = VaegmmConfig { draws: ScoreDraws::ByPosition, ..VaegmmConfig::default_for(6) };
+    let mut d = OutlierVAEGMM::new(c, Device::Cpu).unwrap();
+    d.fit(train.view(), &fit).unwrap();
+    let whole = d.score_with(x.view(), &cfg).unwrap().instance.to_vec();
+    let part = 2 * d.scoring_batch(&cfg);
+    assert!(in_parts(&d, &x, part, &cfg, true) == whole);
+    let unplaced = in_parts(&d, &x, part, &cfg, false);
+    let same = whole.iter().zip(&unplaced).filter(|(a, b)| a == b).count();
+    assert!(same < whole.len() / 2, "{same} of {} scores equal without first_row", whole.len());
 }
 
 #[test]

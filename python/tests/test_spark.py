@@ -38,7 +38,7 @@ def spark():
     s.stop()
 
 
-@pytest.mark.parametrize("kind", ["aegmm", "ae", "iforest"])
+@pytest.mark.parametrize("kind", ["aegmm", "ae", "iforest", "vaegmm"])
 def test_local_scores_match_the_cli(spark, fitted, work, kind):
     x = make_rows(60_000, seed=11, outliers=0.02)
     csv = work / "spark-local.csv"

@@ -23,4 +23,4 @@ pub use knn::{KnnConfig, KnnMethod, OutlierKNN};
 pub use mixture::{GmmSettings, MixtureScore};
 pub use registry::{load_any, Entry, Registered, Registry};
 pub use runtime::DetectorState;
-pub use vaegmm::{ElboStd, OutlierVAEGMM, VaegmmConfig};
+pub use vaegmm::{ElboStd, OutlierVAEGMM, ScoreDraws, VaegmmConfig};

@@ -1,9 +1,9 @@
 //! `OutlierVAEGMM`: AEGMM with a variational autoencoder. The encoder gives a
 //! mean and log-variance; latent codes are reparameterised samples. Scores
 //! average the sample energy over `samples` Monte-Carlo draws per row (the
-//! draws are seeded per row, so scores do not depend on batch size and a
-//! reloaded detector gives identical scores), or use the mean code when
-//! `deterministic_score` is set.
+//! draws are seeded by the row's values, [`ScoreDraws`], so a row's score
+//! depends on the row alone, not on its batch or place), or use the mean
+//! code when `deterministic_score` is set.
 //!
 //! Loss = `w_recon * NLL + beta * KL + w_energy * mean energy + w_cov_diag * penalty`,
 //! i.e. `-ELBO` with its likelihood term weighted, plus the DAGMM terms.
@@ -37,6 +37,21 @@ use crate::train::config::{FitConfig, TrainReport};
 use crate::validate::{check_non_negative, check_positive};
 
 const LOG_2PI: f64 = 1.837_877_066_409_345_5;
+
+/// How a row's Monte-Carlo draws at scoring time are seeded (besides
+/// `score_seed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreDraws {
+    /// By the row's index in the scored table (`PredictConfig::first_row`
+    /// plus its place): a row's score depends on where it sits, and a
+    /// table scored in batches it cannot index (Spark's) gets other draws.
+    #[default]
+    ByPosition,
+    /// By the row's values: a row gets the same draws, so the same score,
+    /// wherever and in whatever batch it is scored; equal rows score alike.
+    ByValues,
+}
 
 /// Standard deviation of the Gaussian likelihood in the ELBO.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +94,10 @@ pub struct VaegmmConfig {
     pub deterministic_score: bool,
     /// Seed of the scoring draws.
     pub score_seed: u64,
+    /// What else the scoring draws of a row are seeded by; files written
+    /// before this option existed read as [`ScoreDraws::ByPosition`].
+    #[serde(default)]
+    pub draws: ScoreDraws,
     /// Standardize inputs with mean/std fitted on the training inliers.
     pub standardize: bool,
     /// What the instance score measures; files written before this option
@@ -110,6 +129,7 @@ impl VaegmmConfig {
             samples: 10,
             deterministic_score: false,
             score_seed: 0,
+            draws: ScoreDraws::ByValues,
             standardize: true,
             score: MixtureScore::Energy,
         }
@@ -425,6 +445,7 @@ impl Detector for OutlierVAEGMM {
         let resid = self.residuals.as_ref().map(|r| r.nll(device));
         let instance = gc::score_energy(&x, layout, device, || {
             let (coder, gmm, c) = (self.net.coder.share(), gmm.scorer(device), c.clone());
+            let nf = c.n_features;
             let resid = resid.as_ref().map(ResidualNll::share);
             // The energy of each draw, plus its residual term under the likelihood score.
             let score = move |x: &Tensor, xr: &Tensor, z: &Tensor| match &resid {
@@ -440,13 +461,21 @@ impl Detector for OutlierVAEGMM {
                     return Ok(score(xb, &xr, &z));
                 }
                 let rep = |t: &Tensor| t.repeat_interleave_self_int(s, Some(0), None);
-                let eps = rng::normal_at(
-                    c.score_seed,
-                    rng::STREAM_SCORE_NOISE,
-                    start as u64 * (s * l) as u64,
-                    &[n * s, l],
-                    device,
-                );
+                let eps = match c.draws {
+                    ScoreDraws::ByPosition => rng::normal_at(
+                        c.score_seed,
+                        rng::STREAM_SCORE_NOISE,
+                        start as u64 * (s * l) as u64,
+                        &[n * s, l],
+                        device,
+                    ),
+                    ScoreDraws::ByValues => {
+                        // The batch's rows as prepared (standardized), on the host.
+                        let keys: Vec<u64> = b.host.chunks_exact(nf).map(rng::row_key).collect();
+                        let v = rng::normal_per_key(c.score_seed, &keys, (s * l) as usize);
+                        Tensor::from_slice(&v).view([n * s, l]).to_device(device)
+                    }
+                };
                 let xs = rep(xb);
                 let (xr, z) = coder.decode(&c, &xs, sample(&rep(&mean), &rep(&logvar), Some(eps)), false);
                 Ok(score(&xs, &xr, &z).view([n, s]).mean_dim(-1, false, Kind::Double))
