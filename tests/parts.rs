@@ -27,12 +27,15 @@ fn scoring_in_parts_equals_scoring_the_whole_table() {
     // Above 1,024 rows a batch, so that a short last part would be cut
     // finer than the whole table's batches without `first_row`.
     let cfg = PredictConfig { batch_size: 2048, return_feature_score: false, ..Default::default() };
+    let workers = tch::get_num_threads().max(1) as usize;
     for name in registry::names_builtin() {
         let mut d = registry::get(name).unwrap().build(6, None, Device::Cpu).unwrap();
         d.fit(train.view(), &fit).unwrap();
         let whole = d.score_with(x.view(), &cfg).unwrap().instance.to_vec();
-        // Two scoring batches a part: 20,000 rows end in a short part.
-        let part = 2 * d.scoring_batch(&cfg);
+        // As `oddity score` cuts: two scoring batches per worker a part
+        // (the first part is then cut as the whole table); 20,000 rows end
+        // in a short part.
+        let part = 2 * workers * d.scoring_batch(&cfg);
         assert_ne!(x.nrows() % part, 0);
         let parts = in_parts(d.as_ref(), &x, part, &cfg, true);
         let same = whole.iter().zip(&parts).filter(|(a, b)| a.to_bits() == b.to_bits()).count();
@@ -45,7 +48,7 @@ fn scoring_in_parts_equals_scoring_the_whole_table() {
     let mut d = OutlierVAEGMM::new(c, Device::Cpu).unwrap();
     d.fit(train.view(), &fit).unwrap();
     let whole = d.score_with(x.view(), &cfg).unwrap().instance.to_vec();
-    let part = 2 * d.scoring_batch(&cfg);
+    let part = 2 * workers * d.scoring_batch(&cfg);
     assert!(in_parts(&d, &x, part, &cfg, true) == whole);
     let unplaced = in_parts(&d, &x, part, &cfg, false);
     let same = whole.iter().zip(&unplaced).filter(|(a, b)| a == b).count();

@@ -75,13 +75,13 @@ pub(crate) fn normal_at(seed: u64, stream: u64, offset: u64, shape: &[i64], devi
     Tensor::from_slice(v).view(shape).to_kind(Kind::Float).to_device(device)
 }
 
-/// A 64-bit key of a row's values (their bit patterns), for noise that
-/// depends on the row alone ([`normal_per_key`]): FNV-1a over the bits,
-/// then splitmix64's finalizer to spread nearby inputs.
+/// A 64-bit key of a row's values (their bit patterns, -0.0 read as 0.0),
+/// for noise that depends on the row alone ([`normal_per_key`]): FNV-1a
+/// over the bits, then splitmix64's finalizer to spread nearby inputs.
 pub(crate) fn row_key(row: &[f32]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for v in row {
-        h = (h ^ u64::from(v.to_bits())).wrapping_mul(0x0000_0100_0000_01b3);
+        h = (h ^ u64::from((v + 0.0).to_bits())).wrapping_mul(0x0000_0100_0000_01b3);
     }
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -133,6 +133,7 @@ mod tests {
         let (a, b) = (row_key(&[1.0, 2.0, 3.0]), row_key(&[1.0, 2.0, 3.5]));
         assert_ne!(a, b);
         assert_eq!(a, row_key(&[1.0, 2.0, 3.0]));
+        assert_eq!(row_key(&[-0.0, 1.0]), row_key(&[0.0, 1.0]), "equal rows, equal keys");
         // Key a's draws are the same alone, first or second; b's differ.
         let alone = normal_per_key(7, &[a], 5);
         let pair = normal_per_key(7, &[b, a], 5);

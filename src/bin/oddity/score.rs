@@ -39,9 +39,12 @@ pub(crate) fn score(a: ScoreArgs) -> Result<()> {
     let cfg = PredictConfig { batch_size: a.run.batch_size, return_feature_score: false, ..Default::default() };
     let threshold = det.threshold();
     // Whole scoring batches per part, so that every row gets the score the
-    // whole table scored at once would give it (`PredictConfig::first_row`).
+    // whole table scored at once would give it (`PredictConfig::first_row`);
+    // at least two batches per worker, so that the first part is not cut
+    // into smaller batches than a longer whole table would be.
     let batch = det.scoring_batch(&cfg);
-    let part = PART_ROWS.div_ceil(batch) * batch;
+    let workers = tch::get_num_threads().max(1) as usize;
+    let part = PART_ROWS.max(2 * workers * batch).div_ceil(batch) * batch;
     let read = read_options(&a.header, &a.label);
     let mut unscorable = Unscorable::default();
     // Reads, scores and writes the table part by part into `sink`.
@@ -86,8 +89,22 @@ pub(crate) fn score(a: ScoreArgs) -> Result<()> {
         None => {
             let stdout = std::io::stdout();
             let mut w = BufWriter::new(stdout.lock());
-            // A closed pipe (`| head`) is not an error (`stdout_result`).
-            let warnings = run(&mut |s, f| stdout_result(csv_lines(&mut w, s, f)), &mut unscorable)?;
+            // A closed pipe (`| head`) ends the run without an error.
+            let mut closed = false;
+            let r = run(
+                &mut |s, f| match csv_lines(&mut w, s, f) {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                        closed = true;
+                        Err(OddityError::io("<stdout>", e))
+                    }
+                    other => stdout_result(other),
+                },
+                &mut unscorable,
+            );
+            if closed {
+                return Ok(());
+            }
+            let warnings = r?;
             stdout_result(w.flush())?;
             warnings
         }
