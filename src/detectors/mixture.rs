@@ -227,6 +227,23 @@ impl Residuals {
         Ok(Residuals { var })
     }
 
+    /// A file's extra state: the residual variances, present exactly when
+    /// `score` needs them and checked against the detector's width.
+    pub(crate) fn from_file(
+        f: &crate::persist::DetectorFile,
+        score: MixtureScore,
+        n_features: usize,
+    ) -> Result<Option<Self>> {
+        let residuals = f.extra::<Option<Residuals>>()?;
+        match (&residuals, score) {
+            (None, MixtureScore::Energy) => {}
+            (Some(r), MixtureScore::Likelihood) => r.check(n_features).map_err(|e| f.error(e))?,
+            (Some(_), MixtureScore::Energy) => return Err(f.error("residual variances in a file scored by energy")),
+            (None, MixtureScore::Likelihood) => return Err(f.error("no residual variances for the likelihood score")),
+        }
+        Ok(residuals)
+    }
+
     /// A file's residuals against the detector's width: one positive,
     /// finite variance per feature.
     pub fn check(&self, n_features: usize) -> std::result::Result<(), String> {

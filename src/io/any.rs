@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ndarray::Array2;
 
-use super::table::{fit_csv, read_csv_with, FitTable, ReadOptions};
+use super::table::{fit_csv, whole, FitTable, PartSink, ReadOptions};
 use crate::error::{OddityError, Result};
 use crate::table::{Schema, TableOptions};
 
@@ -28,13 +28,7 @@ pub fn fit_table(path: &Path, read: &ReadOptions, opts: &TableOptions) -> Result
 
 /// Reads a table and encodes it with a fitted schema.
 pub fn read_table_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result<(Array2<f32>, Vec<String>)> {
-    if is_parquet(path) {
-        #[cfg(feature = "parquet")]
-        return super::parquet::read_parquet_with(path, schema, read);
-        #[cfg(not(feature = "parquet"))]
-        return Err(no_parquet(path));
-    }
-    read_csv_with(path, schema, read)
+    whole(|sink| read_table_chunks(path, schema, read, usize::MAX, sink))
 }
 
 /// [`read_table_with`] in parts of `chunk_rows` rows, handed to `sink` with
@@ -45,7 +39,7 @@ pub fn read_table_chunks(
     schema: &Schema,
     read: &ReadOptions,
     chunk_rows: usize,
-    sink: &mut dyn FnMut(usize, Array2<f32>) -> Result<()>,
+    sink: &mut PartSink,
 ) -> Result<Vec<String>> {
     if is_parquet(path) {
         #[cfg(feature = "parquet")]

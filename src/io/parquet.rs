@@ -18,12 +18,11 @@ use std::sync::Arc;
 use arrow_array::{Array, BooleanArray, Float32Array, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema};
-use ndarray::Array2;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 
 use super::csv::{parse_error, DropColumn};
-use super::table::{emit, FitTable, ReadOptions};
+use super::table::{FitTable, PartSink, Parts, ReadOptions};
 use crate::error::{OddityError, Result};
 use crate::persist::write_atomic;
 use crate::table::{RowEncoder, Schema, SchemaBuilder, TableOptions};
@@ -108,25 +107,14 @@ pub fn fit_parquet(path: &Path, read: &ReadOptions, opts: &TableOptions) -> Resu
     Ok(FitTable { schema, x, header_note: None, warnings })
 }
 
-/// [`super::table::read_csv_with`] for a Parquet file.
-pub fn read_parquet_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result<(Array2<f32>, Vec<String>)> {
-    let mut whole = None;
-    let warnings = read_parquet_chunks(path, schema, read, usize::MAX, &mut |_, x| {
-        whole = Some(x);
-        Ok(())
-    })?;
-    Ok((whole.ok_or_else(|| OddityError::EmptyInput("data".into()))?, warnings))
-}
-
 /// [`super::table::read_csv_chunks`] for a Parquet file.
 pub fn read_parquet_chunks(
     path: &Path,
     schema: &Schema,
     read: &ReadOptions,
     chunk_rows: usize,
-    sink: &mut dyn FnMut(usize, Array2<f32>) -> Result<()>,
+    sink: &mut PartSink,
 ) -> Result<Vec<String>> {
-    let chunk_rows = chunk_rows.max(1);
     let name = path.display().to_string();
     let names = names(path)?;
     let drop = label_of(path, &names, &read.label)?;
@@ -145,25 +133,15 @@ pub fn read_parquet_chunks(
         warnings.push(format!("{name}: columns not in the detector, ignored: {}", enc.extra.join(", ")));
     }
     let d = schema.n_features();
-    let mut buf: Vec<f32> = Vec::new();
-    let mut n = 0usize;
+    let mut parts = Parts::new(d, chunk_rows, sink);
     for_each_row(path, |row, cells| {
-        let start = buf.len();
-        buf.resize(start + d, 0.0);
         let sel: Vec<&str> = kept.iter().map(|&i| cells[i].as_str()).collect();
-        enc.encode(&sel, &mut buf[start..])
+        enc.encode(&sel, parts.next_row())
             .map_err(|(c, reason)| parse_error(&name, row, Some(kept.get(c).copied().unwrap_or(c) + 1), reason))?;
-        n += 1;
-        if n % chunk_rows == 0 {
-            emit(n - chunk_rows, std::mem::take(&mut buf), d, sink)?;
-        }
-        Ok(())
+        parts.row_done()
     })?;
-    if n == 0 {
+    if parts.finish()? == 0 {
         return Err(parse_error(&name, 1, None, "no data rows".into()));
-    }
-    if !buf.is_empty() {
-        emit(n - n % chunk_rows, buf, d, sink)?;
     }
     warnings.extend(enc.warnings().into_iter().map(|w| format!("{name}: {w}")));
     Ok(warnings)

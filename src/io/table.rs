@@ -230,12 +230,69 @@ pub fn fit_csv(path: &Path, read: &ReadOptions, opts: &TableOptions) -> Result<F
 /// (extra columns ignored, unseen categories, missing cells without an
 /// indicator).
 pub fn read_csv_with(path: &Path, schema: &Schema, read: &ReadOptions) -> Result<(Array2<f32>, Vec<String>)> {
+    whole(|sink| read_csv_chunks(path, schema, read, usize::MAX, sink))
+}
+
+/// Where a chunked reader hands each part: its first row and its features.
+pub type PartSink<'s> = dyn FnMut(usize, Array2<f32>) -> Result<()> + 's;
+
+/// The table a chunked reader reads, as one part, with its warnings.
+pub(crate) fn whole(
+    read_chunks: impl FnOnce(&mut PartSink) -> Result<Vec<String>>,
+) -> Result<(Array2<f32>, Vec<String>)> {
     let mut whole = None;
-    let warnings = read_csv_chunks(path, schema, read, usize::MAX, &mut |_, x| {
+    let warnings = read_chunks(&mut |_, x| {
         whole = Some(x);
         Ok(())
     })?;
     Ok((whole.ok_or_else(|| OddityError::EmptyInput("data".into()))?, warnings))
+}
+
+/// Encoded rows gathered into parts of `chunk` rows; each part goes to the
+/// sink as soon as it is full, so only one part is ever held.
+pub(crate) struct Parts<'s, 'f> {
+    buf: Vec<f32>,
+    d: usize,
+    chunk: usize,
+    n: usize,
+    sink: &'s mut PartSink<'f>,
+}
+
+impl<'s, 'f> Parts<'s, 'f> {
+    pub(crate) fn new(d: usize, chunk: usize, sink: &'s mut PartSink<'f>) -> Self {
+        Parts { buf: Vec::new(), d, chunk: chunk.max(1), n: 0, sink }
+    }
+
+    /// The slot of the next row's `d` features, zeroed.
+    pub(crate) fn next_row(&mut self) -> &mut [f32] {
+        let start = self.buf.len();
+        self.buf.resize(start + self.d, 0.0);
+        &mut self.buf[start..]
+    }
+
+    /// The row just filled is complete: a full part goes to the sink.
+    pub(crate) fn row_done(&mut self) -> Result<()> {
+        self.n += 1;
+        if self.n % self.chunk == 0 {
+            self.emit(self.n - self.chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Hands on the last, shorter part; returns the number of rows.
+    pub(crate) fn finish(mut self) -> Result<usize> {
+        if !self.buf.is_empty() {
+            self.emit(self.n - self.n % self.chunk)?;
+        }
+        Ok(self.n)
+    }
+
+    fn emit(&mut self, first: usize) -> Result<()> {
+        let buf = std::mem::take(&mut self.buf);
+        let rows = buf.len().checked_div(self.d).unwrap_or(0);
+        let x = Array2::from_shape_vec((rows, self.d), buf).map_err(|e| OddityError::Numerical(e.to_string()))?;
+        (self.sink)(first, x)
+    }
 }
 
 /// [`read_csv_with`] in parts of `chunk_rows` rows (the last may be
@@ -247,9 +304,8 @@ pub fn read_csv_chunks(
     schema: &Schema,
     read: &ReadOptions,
     chunk_rows: usize,
-    sink: &mut dyn FnMut(usize, Array2<f32>) -> Result<()>,
+    sink: &mut PartSink,
 ) -> Result<Vec<String>> {
-    let chunk_rows = chunk_rows.max(1);
     let src = TableSource::open(path)?;
     let name = src.name().to_string();
     let first = src.first_records(2)?;
@@ -299,16 +355,13 @@ pub fn read_csv_chunks(
     }
     let d = schema.n_features();
     let header_line = header.then_some(first[0].0);
-    let mut buf: Vec<f32> = Vec::new();
-    let mut n = 0usize;
+    let mut parts = Parts::new(d, chunk_rows, sink);
     for_each_record(src.reader()?, &name, |line, cells| {
         if Some(line) == header_line {
             return Ok(());
         }
-        let start = buf.len();
-        buf.resize(start + d, 0.0);
         let r = match drop {
-            None => enc.encode(cells, &mut buf[start..]),
+            None => enc.encode(cells, parts.next_row()),
             Some(_) if cells.len() != width => Err((
                 cells.len().min(width),
                 format!("expected {width} columns (as the first line), found {}", cells.len()),
@@ -316,34 +369,15 @@ pub fn read_csv_chunks(
             Some(_) => {
                 // One small allocation per row, only when a label is dropped.
                 let sel: Vec<&str> = kept.iter().map(|&i| cells[i].as_ref()).collect();
-                enc.encode(&sel, &mut buf[start..]).map_err(|(c, r)| (kept.get(c).copied().unwrap_or(c), r))
+                enc.encode(&sel, parts.next_row()).map_err(|(c, r)| (kept.get(c).copied().unwrap_or(c), r))
             }
         };
         r.map_err(|(col, reason)| parse_error(&name, line, Some(col + 1), reason))?;
-        n += 1;
-        if n % chunk_rows == 0 {
-            emit(n - chunk_rows, std::mem::take(&mut buf), d, sink)?;
-        }
-        Ok(())
+        parts.row_done()
     })?;
-    if n == 0 {
+    if parts.finish()? == 0 {
         return Err(parse_error(&name, first[0].0 + 1, Some(1), "no data rows".into()));
-    }
-    if !buf.is_empty() {
-        emit(n - n % chunk_rows, buf, d, sink)?;
     }
     warnings.extend(enc.warnings().into_iter().map(|w| format!("{name}: {w}")));
     Ok(warnings)
-}
-
-/// Hands `buf` (rows of `d` features starting at row `first`) to `sink`.
-pub(crate) fn emit(
-    first: usize,
-    buf: Vec<f32>,
-    d: usize,
-    sink: &mut dyn FnMut(usize, Array2<f32>) -> Result<()>,
-) -> Result<()> {
-    let rows = buf.len().checked_div(d).unwrap_or(0);
-    let x = Array2::from_shape_vec((rows, d), buf).map_err(|e| OddityError::Numerical(e.to_string()))?;
-    sink(first, x)
 }

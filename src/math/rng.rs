@@ -96,6 +96,9 @@ pub(crate) fn normal_per_key(seed: u64, keys: &[u64], per_key: usize) -> Vec<f32
     let base = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(keys.len() * per_key);
     for &k in keys {
+        // A clone of the untouched generator: setting its stream and word
+        // position then generates one block (on a used generator each
+        // setter regenerates one).
         let mut r = base.clone();
         r.set_stream(k);
         r.set_word_pos(0);

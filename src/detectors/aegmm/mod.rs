@@ -560,14 +560,7 @@ impl Registered for OutlierAEGMM {
         runtime::weights::load_into(f, &det.net.vs)?;
         det.gmm = f.gmm(det.cfg.gmm.n_gmm, det.cfg.z_dim())?;
         det.state = DetectorState::from_file(f, det.cfg.n_features)?;
-        // Extra state: the residual variances, exactly when the score needs them.
-        det.residuals = f.extra::<Option<Residuals>>()?;
-        match (&det.residuals, det.cfg.score) {
-            (None, MixtureScore::Energy) => {}
-            (Some(r), MixtureScore::Likelihood) => r.check(det.cfg.n_features).map_err(|e| f.error(e))?,
-            (Some(_), MixtureScore::Energy) => return Err(f.error("residual variances in a file scored by energy")),
-            (None, MixtureScore::Likelihood) => return Err(f.error("no residual variances for the likelihood score")),
-        }
+        det.residuals = Residuals::from_file(f, det.cfg.score, det.cfg.n_features)?;
         det.state.check_scaler(f, det.cfg.standardize)?;
         Ok(det)
     }
