@@ -45,10 +45,10 @@ pub mod datasets;
 
 pub use detectors::registry;
 pub use detectors::{
-    load_any, AeConfig, AegmmConfig, Detector, DetectorKind, DetectorState, EcodConfig, ElboStd, FeatureScore,
-    GmmSettings, IForestConfig, KnnConfig, KnnMethod, Meta, MixtureScore, OutlierAE, OutlierAEGMM, OutlierECOD,
-    OutlierFlags, OutlierIForest, OutlierKNN, OutlierType, OutlierVAEGMM, PredictConfig, Prediction, Registered,
-    ScoreDraws, Scores, VaegmmConfig,
+    load_any, AeConfig, AegmmConfig, Coupling, Detector, DetectorKind, DetectorState, EcodConfig, ElboStd,
+    FeatureScore, GmmSettings, IForestConfig, KnnConfig, KnnMethod, Meta, MixtureScore, OutlierAE, OutlierAEGMM,
+    OutlierECOD, OutlierFlags, OutlierIForest, OutlierKNN, OutlierType, OutlierVAEGMM, PredictConfig, Prediction,
+    Registered, ScoreDraws, Scores, VaegmmConfig,
 };
 pub use device::Device;
 pub use error::{OddityError, Result};

@@ -135,7 +135,7 @@ pub fn check_positive(name: &'static str, value: f64) -> Result<()> {
 
 /// Checks a finite float at or above 0 and within f32's range.
 pub fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
-    if !(value.is_finite() && value >= 0.0 && value <= MAX_SETTING) {
+    if !(value.is_finite() && (0.0..=MAX_SETTING).contains(&value)) {
         return Err(OddityError::param(name, format!("{value} must be >= 0, finite and within f32's range")));
     }
     Ok(())

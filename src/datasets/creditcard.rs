@@ -184,8 +184,6 @@ fn column_names() -> Vec<String> {
     names
 }
 
-/// Strip one pair of surrounding double quotes, and surrounding blanks.
-
 /// Mean and population standard deviation; a zero or non-finite std becomes 1.
 fn mean_std(v: &[f64]) -> (f64, f64) {
     let n = v.len().max(1) as f64;

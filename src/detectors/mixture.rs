@@ -29,6 +29,31 @@ pub struct GmmSettings {
     pub gmm_eps: f64,
     /// Times the jitter may grow tenfold when a factorisation fails.
     pub max_jitter_steps: usize,
+    /// Whether the mixture's loss term trains the encoder and decoder too;
+    /// configs and files written before this option existed read as
+    /// [`Coupling::EndToEnd`].
+    #[serde(default)]
+    pub coupling: Coupling,
+}
+
+/// Which weights the mixture's loss term (energy and covariance penalty)
+/// trains.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coupling {
+    /// DAGMM's end-to-end training: the energy's gradient reaches the
+    /// encoder and decoder as well as the estimation network. The paper's
+    /// choice for KDD Cup '99, and Alibi Detect's.
+    #[default]
+    EndToEnd,
+    /// The encoder and decoder learn from the reconstruction loss (VAEGMM:
+    /// the ELBO) alone; the estimation network learns the memberships of
+    /// the codes as they are (the energy's gradient stops at the code).
+    /// Why: the energy rewards codes that crowd into dense clusters, and
+    /// the encoder and decoder can lower it at the cost of the
+    /// reconstruction, which the likelihood score needs on every feature
+    /// (docs/defaults.md).
+    Detached,
 }
 
 impl Default for GmmSettings {
@@ -40,6 +65,7 @@ impl Default for GmmSettings {
             w_cov_diag: 0.005,
             gmm_eps: 1e-6,
             max_jitter_steps: 6,
+            coupling: Coupling::EndToEnd,
         }
     }
 }
@@ -307,6 +333,23 @@ impl ResidualNll {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Settings written before `coupling` existed train end to end, as they
+    /// did; the table-sized defaults detach, the KDD networks do not.
+    #[test]
+    fn coupling_defaults() {
+        let mut v = serde_json::to_value(GmmSettings::default()).unwrap();
+        v.as_object_mut().unwrap().remove("coupling");
+        let old: GmmSettings = serde_json::from_value(v).unwrap();
+        assert_eq!(old.coupling, Coupling::EndToEnd);
+        use crate::detectors::{AegmmConfig, VaegmmConfig};
+        assert_eq!(AegmmConfig::new(9).gmm.coupling, Coupling::EndToEnd);
+        assert_eq!(VaegmmConfig::new(9).gmm.coupling, Coupling::EndToEnd);
+        assert_eq!(AegmmConfig::default_for(9).gmm.coupling, Coupling::Detached);
+        assert_eq!(VaegmmConfig::default_for(9).gmm.coupling, Coupling::Detached);
+        let json = serde_json::to_string(&Coupling::Detached).unwrap();
+        assert_eq!(json, "\"detached\"");
+    }
 
     /// 7 rows, 3 features; the third feature is reconstructed exactly.
     fn rows() -> (Vec<f32>, Vec<f32>) {

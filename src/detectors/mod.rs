@@ -20,7 +20,7 @@ pub use api::{Detector, DetectorKind, Meta, OutlierFlags, OutlierType, PredictCo
 pub use ecod::{EcodConfig, OutlierECOD};
 pub use iforest::{IForestConfig, OutlierIForest};
 pub use knn::{KnnConfig, KnnMethod, OutlierKNN};
-pub use mixture::{GmmSettings, MixtureScore};
+pub use mixture::{Coupling, GmmSettings, MixtureScore};
 pub use registry::{load_any, Entry, Registered, Registry};
 pub use runtime::DetectorState;
 pub use vaegmm::{ElboStd, OutlierVAEGMM, ScoreDraws, VaegmmConfig};

@@ -68,3 +68,13 @@ pub(crate) fn row_batches(x: &Tensor, batch_size: usize) -> impl Iterator<Item =
     let bs = batch_size.max(1) as i64;
     (0..n).step_by(bs as usize).map(move |start| (start, x.narrow(0, start, bs.min(n - start))))
 }
+
+/// `a + b` where `b` is a leaf's gradient that may never have been written
+/// (undefined when no loss term reached the leaf).
+pub(crate) fn plus_grad(a: Tensor, b: Tensor) -> Tensor {
+    if b.defined() {
+        a + b
+    } else {
+        a
+    }
+}

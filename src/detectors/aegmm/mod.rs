@@ -10,7 +10,7 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::mixture::{self as gc, GmmSettings, MixtureScore, ResidualNll, Residuals};
+use super::mixture::{self as gc, Coupling, GmmSettings, MixtureScore, ResidualNll, Residuals};
 use super::registered::{self, Registered};
 use super::runtime::{self, DetectorState};
 use crate::detectors::api::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
@@ -71,6 +71,7 @@ impl AegmmConfig {
         AegmmConfig {
             encoder: layers(&[h1, h2, code], Activation::Tanh, Activation::Linear),
             decoder: layers(&[h2, h1, n], Activation::Tanh, Activation::Linear),
+            gmm: GmmSettings { coupling: Coupling::Detached, ..GmmSettings::default() },
             score: MixtureScore::Likelihood,
             ..AegmmConfig::new(n)
         }
@@ -331,18 +332,26 @@ fn train_loss(
     let code = code.detach().set_requires_grad(true);
     let xr = xr.detach().set_requires_grad(true);
     let z = Tensor::cat(&[&code, &c.recon.compute(xb, &xr)], -1);
+    // Detached: the mixture's term sees the codes as constants.
+    let detached = c.gmm.coupling == Coupling::Detached;
+    let z = if detached { z.detach() } else { z };
     let recon = (xb - &xr).square().mean(Kind::Float);
     // Backward from the detached leaves `code` and `xr` into the tapes.
     let finish = move || {
         if let Some(d) = dec_tape.backward(&xr.grad(), true) {
-            enc_tape.backward(&(d + code.grad()), false);
+            enc_tape.backward(&crate::math::tensor::plus_grad(d, code.grad()), false);
         }
     };
     if host_gmm {
         let (gmm, dz) = gc::gmm_loss_by_hand(&net.density, &z, &c.gmm, jitter)?;
         let value = recon.detach() + gmm;
         Ok(crate::train::Loss::by_hand(value, move || {
-            (recon + (z * dz()).sum(Kind::Float)).backward();
+            let dz = dz();
+            if detached {
+                recon.backward();
+            } else {
+                (recon + (z * dz).sum(Kind::Float)).backward();
+            }
             finish();
         }))
     } else {
@@ -592,6 +601,45 @@ mod tests {
             let loss = train_loss(&net, &cfg, &x, true, host_gmm, &mut j).expect("ok").backward();
             approx::assert_relative_eq!(loss.double_value(&[]), loss_ref.double_value(&[]), max_relative = 1e-5);
             assert_grads_close(&net.vs, &reference.vs, 1e-3, &format!("host_gmm={host_gmm}"));
+        }
+    }
+
+    /// Detached coupling: both training paths give autograd's gradients of
+    /// the reconstruction loss plus the GMM loss on the detached code, so
+    /// the encoder and decoder get exactly the reconstruction's gradients
+    /// (checked against a reconstruction-only backward) while the
+    /// estimation network still learns.
+    #[test]
+    fn detached_coupling_keeps_the_energy_out_of_the_coder() {
+        let mut cfg = AegmmConfig::new(6);
+        cfg.gmm.coupling = Coupling::Detached;
+        let x = Tensor::randn([64, 6], (Kind::Float, Device::Cpu));
+        let reference = AegmmNet::build(&cfg, Device::Cpu, 5);
+        let (xr, z) = reference.forward(&cfg, &x, true);
+        let z = z.detach();
+        let gamma = gc::memberships(&reference.density, &z, true);
+        let mut j = Jitter::new(1e-6, 6);
+        let loss_ref = (&x - xr).square().mean(Kind::Float) + gc::gmm_loss(&z, &gamma, &cfg.gmm, &mut j).expect("ok");
+        loss_ref.backward();
+        let recon_only = AegmmNet::build(&cfg, Device::Cpu, 5);
+        let (xr, _) = recon_only.forward(&cfg, &x, true);
+        (&x - xr).square().mean(Kind::Float).backward();
+        let grads = |net: &AegmmNet, part: &str| -> Vec<f64> {
+            let mut v: Vec<_> = net.vs.variables().into_iter().filter(|(k, _)| k.starts_with(part)).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v.iter()
+                .flat_map(|(_, t)| Vec::<f64>::try_from(t.grad().to_kind(Kind::Double).view([-1])).unwrap())
+                .collect()
+        };
+        for part in ["encoder", "decoder"] {
+            assert_eq!(grads(&reference, part), grads(&recon_only, part), "{part}");
+        }
+        assert!(grads(&reference, "density").iter().any(|g| g.abs() > 1e-6), "the estimation network learns");
+        for host_gmm in [false, true] {
+            let net = AegmmNet::build(&cfg, Device::Cpu, 5);
+            let loss = train_loss(&net, &cfg, &x, true, host_gmm, &mut j).expect("ok").backward();
+            approx::assert_relative_eq!(loss.double_value(&[]), loss_ref.double_value(&[]), max_relative = 1e-5);
+            assert_grads_close(&net.vs, &reference.vs, 1e-3, &format!("detached, host_gmm={host_gmm}"));
         }
     }
 

@@ -23,7 +23,7 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::mixture::{self as gc, GmmSettings, MixtureScore, ResidualNll, Residuals};
+use super::mixture::{self as gc, Coupling, GmmSettings, MixtureScore, ResidualNll, Residuals};
 use super::registered::{self, Registered};
 use super::runtime::{self, DetectorState};
 use crate::detectors::api::{Detector, DetectorKind, OutlierType, PredictConfig, Scores};
@@ -61,7 +61,8 @@ pub enum ElboStd {
     Scalar(f64),
     /// One std per feature (Alibi's `cov_diag`, given as standard deviations).
     PerFeature(Vec<f64>),
-    /// Per-feature std of the (transformed) training data, computed at fit time.
+    /// Per-feature std of the (transformed) training data, computed at fit
+    /// time; a column constant there (std at most 1e-6) gets 1.
     FromData,
 }
 
@@ -149,7 +150,7 @@ impl VaegmmConfig {
             encoder: layers(&[h1, h2], Activation::Tanh, Activation::Tanh),
             latent_dim: latent,
             decoder: layers(&[h2, h1, n], Activation::Tanh, Activation::Linear),
-            gmm: GmmSettings::default(),
+            gmm: GmmSettings { coupling: Coupling::Detached, ..GmmSettings::default() },
             w_recon: 1.0,
             elbo_std: ElboStd::FromData,
             beta: 1.0,
@@ -319,9 +320,11 @@ fn train_loss(
     host_gmm: bool,
     jitter: &mut crate::math::gmm::Jitter,
 ) -> Result<crate::train::Loss> {
+    let detached = c.gmm.coupling == Coupling::Detached;
     if !(train && host_gmm) {
         let (mean, logvar) = net.coder.encode(c, xb, train);
         let (xr, z) = net.coder.decode(c, xb, sample(&mean, &logvar, Some(eps)), train);
+        let z = if detached { z.detach() } else { z };
         let gamma = gc::memberships(&net.density, &z, train);
         let gmm = gc::gmm_loss(&z, &gamma, &c.gmm, jitter)?;
         return Ok((elbo.nll(xb, &xr) * c.w_recon + kl(&mean, &logvar) * c.beta + gmm).into());
@@ -340,9 +343,16 @@ fn train_loss(
     let value = nll.detach() + kl.detach() + gmm;
     Ok(crate::train::Loss::by_hand(value, move || {
         // Pass 1: likelihood and GMM term, down to the decoder output and the latent sample.
-        (nll + (z * dz()).sum(Kind::Float)).backward();
+        // Detached: the GMM term's gradient stops at z (the estimation
+        // network's weights still get theirs from `dz`).
+        let dz = dz();
+        if detached {
+            nll.backward();
+        } else {
+            (nll + (z * dz).sum(Kind::Float)).backward();
+        }
         let d_latent = match dec_tape.backward(&xr.grad(), true) {
-            Some(d) => d + lat.grad(),
+            Some(d) => crate::math::tensor::plus_grad(d, lat.grad()),
             None => lat.grad(),
         };
         // Pass 2: sampling, heads and KL, down to the encoder trunk's output.
@@ -405,7 +415,13 @@ impl OutlierVAEGMM {
         match &self.cfg.elbo_std {
             ElboStd::Scalar(s) => Tensor::full([1, f], *s, (Kind::Float, self.device)),
             ElboStd::PerFeature(v) => Tensor::from_slice(v).to_kind(Kind::Float).view([1, f]).to_device(self.device),
-            ElboStd::FromData => x.std_dim(0, false, true).clamp_min(1e-6),
+            // A column without deviation gets 1, as the standardizer gives
+            // it: floored at 1e-6 instead, its error weighed 1e12 times the
+            // others' and training served that column alone (docs/defaults.md).
+            ElboStd::FromData => {
+                let sd = x.std_dim(0, false, true);
+                sd.where_self(&sd.gt(1e-6), &sd.ones_like())
+            }
         }
     }
 }
@@ -622,5 +638,60 @@ mod tests {
         let loss = train_loss(&net, &cfg, &x, eps, &elbo, true, true, &mut j).expect("ok").backward();
         approx::assert_relative_eq!(loss.double_value(&[]), want_loss.double_value(&[]), max_relative = 1e-5);
         assert_grads_close(&net.vs, &reference.vs, 1e-3, "host path");
+    }
+
+    /// `ElboStd::FromData`: each column's population deviation, and 1 for a
+    /// column that does not vary (as the standardizer treats it).
+    #[test]
+    fn elbo_std_from_data_gives_constant_columns_unit_scale() {
+        let det = OutlierVAEGMM::new(VaegmmConfig::default_for(3), crate::Device::Cpu).unwrap();
+        // Columns: [1, 2, 3, 4] (population std sqrt(1.25)), constant 7, [0, 0, 0, 2] (std sqrt(0.75)).
+        let x = Tensor::from_slice(&[1f32, 7., 0., 2., 7., 0., 3., 7., 0., 4., 7., 2.]).view([4, 3]);
+        let got = Vec::<f32>::try_from(det.elbo_std(&x).view([-1])).unwrap();
+        let want = [1.25f32.sqrt(), 1.0, 0.75f32.sqrt()];
+        for (g, w) in got.iter().zip(want) {
+            approx::assert_relative_eq!(*g, w, max_relative = 1e-6);
+        }
+    }
+
+    /// Detached coupling: the host path's gradients match the autograd
+    /// path's, and the encoder, heads and decoder get those of the ELBO
+    /// alone (checked against an ELBO-only backward), while the estimation
+    /// network still learns.
+    #[test]
+    fn detached_coupling_keeps_the_energy_out_of_the_coder() {
+        let cfg = VaegmmConfig::default_for(6);
+        assert_eq!(cfg.gmm.coupling, Coupling::Detached);
+        let x = Tensor::randn([64, 6], (Kind::Float, Device::Cpu));
+        let eps = Tensor::randn([64, cfg.latent_dim as i64], (Kind::Float, Device::Cpu));
+        let sd = x.std_dim(0, false, true).clamp_min(1e-6);
+        let log_sd_sum = sd.log().sum(Kind::Float);
+        let elbo = Elbo { sd: &sd, log_sd_sum: &log_sd_sum };
+        let mut j = Jitter::new(1e-6, 6);
+        let reference = VaegmmNet::build(&cfg, Device::Cpu, 3);
+        let want_loss =
+            train_loss(&reference, &cfg, &x, eps.copy(), &elbo, true, false, &mut j).expect("ok").backward();
+        let net = VaegmmNet::build(&cfg, Device::Cpu, 3);
+        let loss = train_loss(&net, &cfg, &x, eps.copy(), &elbo, true, true, &mut j).expect("ok").backward();
+        approx::assert_relative_eq!(loss.double_value(&[]), want_loss.double_value(&[]), max_relative = 1e-5);
+        assert_grads_close(&net.vs, &reference.vs, 1e-3, "detached, host path");
+        let elbo_only = VaegmmNet::build(&cfg, Device::Cpu, 3);
+        let (mean, logvar) = elbo_only.coder.encode(&cfg, &x, true);
+        let (xr, _) = elbo_only.coder.decode(&cfg, &x, sample(&mean, &logvar, Some(eps)), true);
+        (elbo.nll(&x, &xr) * cfg.w_recon + kl(&mean, &logvar) * cfg.beta).backward();
+        let grads = |net: &VaegmmNet, coder: bool| -> Vec<f64> {
+            let mut v: Vec<_> =
+                net.vs.variables().into_iter().filter(|(k, _)| k.starts_with("density") != coder).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v.iter()
+                .flat_map(|(_, t)| Vec::<f64>::try_from(t.grad().to_kind(Kind::Double).view([-1])).unwrap())
+                .collect()
+        };
+        let (got, want) = (grads(&reference, true), grads(&elbo_only, true));
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            approx::assert_relative_eq!(g, w, max_relative = 1e-5, epsilon = 1e-7);
+        }
+        assert!(grads(&reference, false).iter().any(|g| g.abs() > 1e-6), "the estimation network learns");
     }
 }
