@@ -4,7 +4,7 @@ ODDS suite's format (gzip'd CSV, header x1..xD,label; label 1 = outlier), so a
 change to a default can be checked beyond the six ODDS tables:
 
     ~/.cache/oddity/py-venv/bin/python scripts/heldback_tables.py [OUT_DIR]
-    cargo run --release --example odds_suite -- --data OUT_DIR --mode clean
+    cargo run --release --example odds_suite -- --data OUT_DIR --mode both
 
 OUT_DIR defaults to ~/.cache/oddity/heldback (outside the repo: these are
 rows of data sets, never to be committed). Each table follows the ODDS recipe
@@ -77,6 +77,8 @@ def kdd_rare(rng):
 
 def write(out_dir, name, xy):
     if xy is None:
+        # Never leave an older copy behind for the suite to pick up.
+        (out_dir / f"{name}.csv.gz").unlink(missing_ok=True)
         print(f"{name}: source not found, skipped")
         return
     x, y = xy
