@@ -384,6 +384,16 @@ pub(crate) mod test_util {
         v
     }
 
+    /// The gradients of the variables whose names `keep` accepts, flattened
+    /// in name order, as f64.
+    pub(crate) fn flat_grads(vs: &nn::VarStore, keep: impl Fn(&str) -> bool) -> Vec<f64> {
+        grads(vs)
+            .into_iter()
+            .filter(|(k, _)| keep(k))
+            .flat_map(|(_, g)| Vec::<f64>::try_from(g.to_kind(tch::Kind::Double).view([-1])).unwrap())
+            .collect()
+    }
+
     /// Asserts that two stores' gradients agree to `rel` of each reference
     /// gradient's largest entry (at least 1e-3).
     pub(crate) fn assert_grads_close(got: &nn::VarStore, want: &nn::VarStore, rel: f64, label: &str) {

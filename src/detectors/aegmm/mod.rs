@@ -579,7 +579,7 @@ impl Registered for OutlierAEGMM {
 mod tests {
     use super::*;
     use crate::math::gmm::Jitter;
-    use crate::nn::test_util::assert_grads_close;
+    use crate::nn::test_util::{assert_grads_close, flat_grads};
 
     /// The three ways to differentiate a training step agree: full autograd
     /// (`forward` + `memberships` + `gmm_loss`, the reference), the taped
@@ -624,13 +624,7 @@ mod tests {
         let recon_only = AegmmNet::build(&cfg, Device::Cpu, 5);
         let (xr, _) = recon_only.forward(&cfg, &x, true);
         (&x - xr).square().mean(Kind::Float).backward();
-        let grads = |net: &AegmmNet, part: &str| -> Vec<f64> {
-            let mut v: Vec<_> = net.vs.variables().into_iter().filter(|(k, _)| k.starts_with(part)).collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v.iter()
-                .flat_map(|(_, t)| Vec::<f64>::try_from(t.grad().to_kind(Kind::Double).view([-1])).unwrap())
-                .collect()
-        };
+        let grads = |net: &AegmmNet, part: &str| flat_grads(&net.vs, |k| k.starts_with(part));
         for part in ["encoder", "decoder"] {
             assert_eq!(grads(&reference, part), grads(&recon_only, part), "{part}");
         }
